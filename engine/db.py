@@ -1,0 +1,140 @@
+"""Database plumbing: engines, sessions and the unit of work.
+
+SQLite is the embedded default; PostgreSQL is the production store. Both go through
+the same SQLAlchemy 2.x models, so every test runs against either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every table of Baton (engine and domain)."""
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN until the first write, which
+    # makes read-then-write races invisible; take over and emit BEGIN ourselves.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers proceed beside the writer; NORMAL sync is durable at checkpoints
+        # and crash-safe (a torn transaction is rolled back on open).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Writers take the database lock up front so two writers queue instead of
+        # failing later with SQLITE_BUSY_SNAPSHOT on unrelated rows.
+        if conn.get_execution_options().get("sqlite_write", True):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create a SQLAlchemy engine configured for Baton.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``sqlite:///baton.sqlite3`` or
+            ``postgresql+psycopg://user@host/db``.
+        **kwargs: passed to :func:`sqlalchemy.create_engine`.
+
+    Returns:
+        The configured engine.
+    """
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    return engine
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's current transaction has committed.
+
+    Used to publish in-memory state (e.g. a cached live workflow) only when the
+    database agrees; on rollback the callbacks are dropped.
+    """
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop("after_commit", []):
+        callback()
+
+
+def _drop_after_commit(session: Session, *_args: Any) -> None:
+    session.info.pop("after_commit", None)
+
+
+class Database:
+    """An engine plus a session factory: the resource handed to services.
+
+    Args:
+        url: SQLAlchemy database URL.
+        **engine_kwargs: extra arguments for :func:`make_engine`.
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessions, "after_commit", _run_after_commit)
+        event.listen(self.sessions, "after_rollback", _drop_after_commit)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the store is SQLite."""
+        return self.engine.dialect.name == "sqlite"
+
+    def create_all(self) -> None:
+        """Create every table that is missing (models of all layers must be imported)."""
+        Base.metadata.create_all(self.engine)
+
+    def drop_all(self) -> None:
+        """Drop every table (tests and `baton db reset`)."""
+        Base.metadata.drop_all(self.engine)
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """Open a session whose work commits as one transaction.
+
+        Args:
+            write: False for read-only work (on SQLite it then does not take the write lock).
+
+        Yields:
+            The session; committed on normal exit, rolled back on any exception.
+        """
+        session = self.sessions()
+        if self.is_sqlite:
+            session.connection(execution_options={"sqlite_write": write})
+        try:
+            yield session
+            if write:
+                session.commit()
+            # read-only work ends with close(): the pool rolls the connection back, and the
+            # loaded objects stay readable (rollback() would expire them)
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()

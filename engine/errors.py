@@ -1,0 +1,75 @@
+"""Exceptions raised by the engine; the web layer maps them to HTTP statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EngineError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class NotFoundError(EngineError):
+    """A definition, instance or task does not exist."""
+
+
+class ConflictError(EngineError):
+    """The instance changed under the caller (stale revision, concurrent completion)."""
+
+
+class TaskNotReadyError(ConflictError):
+    """The task is not waiting for input any more (completed, cancelled, or not yet reached)."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One failing field of a submitted form."""
+
+    path: str
+    message: str
+
+
+class FormValidationError(EngineError):
+    """Submitted data does not satisfy the task's form schema."""
+
+    def __init__(self, form: str, errors: list[FieldError]) -> None:
+        self.form = form
+        self.errors = errors
+        detail = "; ".join(f"{e.path or '(form)'}: {e.message}" for e in errors[:5])
+        super().__init__(f"form {form} is invalid: {detail}")
+
+
+@dataclass(frozen=True)
+class LintIssue:
+    """A problem found in a definition, tied to the BPMN element it concerns."""
+
+    element_id: str | None
+    message: str
+    code: str = "lint"
+
+    def __str__(self) -> str:
+        where = f"[{self.element_id}] " if self.element_id else ""
+        return f"{where}{self.message}"
+
+
+class DefinitionError(EngineError):
+    """A definition was refused; nothing was stored."""
+
+    def __init__(self, issues: list[LintIssue]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(str(i) for i in issues) or "invalid definition")
+
+
+class WorkflowExecutionError(EngineError):
+    """The workflow failed while running (script error, no gateway branch matched...).
+
+    The step is rolled back; the instance stays as it was before the step.
+    """
+
+    def __init__(self, message: str, element_id: str | None = None) -> None:
+        self.element_id = element_id
+        super().__init__(f"[{element_id}] {message}" if element_id else message)
+
+
+class WorkflowLimitError(WorkflowExecutionError):
+    """The instance outgrew what the engine can run safely (e.g. endless rework loops)."""

@@ -1,0 +1,154 @@
+"""Tables of the generic BPMN runtime.
+
+Specs (immutable, one row per deployed version) are kept apart from runs: an instance
+row, one row per task of its tree, and content-addressed task data. Projections
+(`human_task`, `event`) answer queries without deserializing any workflow.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base
+
+# BigInteger primary keys do not autoincrement on SQLite; this variant does on both.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class DefinitionVersion(Base):
+    """One deployed, immutable version of a process definition."""
+
+    __tablename__ = "definition_version"
+    __table_args__ = (
+        UniqueConstraint("process_id", "version"),
+        UniqueConstraint("process_id", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(300))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # file name -> JSON Schema of every form the definition references
+    forms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # serialized spec and subprocess specs: stored once here, never inside instances
+    spec_json: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    deployed_by: Mapped[str | None] = mapped_column(String(200))
+    deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WorkflowInstance(Base):
+    """A run of one definition version; `revision` guards concurrent updates."""
+
+    __tablename__ = "workflow_instance"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running | completed | cancelled
+    active_stages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    # workflow-level attributes (data, last_task, subprocess headers...), small and bounded
+    meta_json: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_event: Mapped[str | None] = mapped_column(String(200))
+
+    # SQLAlchemy adds "AND revision = :loaded" to every UPDATE and bumps it: optimistic locking.
+    __mapper_args__ = {"version_id_col": revision}
+
+
+class TaskRow(Base):
+    """One task of an instance's tree, as SpiffWorkflow serializes it minus its data."""
+
+    __tablename__ = "task_row"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("workflow_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # "" for the top-level workflow, else the id of the task owning the subprocess
+    workflow_key: Mapped[str] = mapped_column(String(36), default="")
+    body: Mapped[str] = mapped_column(Text)
+    data_hash: Mapped[str] = mapped_column(ForeignKey("task_data.hash"))
+
+
+class TaskData(Base):
+    """Content-addressed task data: identical payloads are stored once."""
+
+    __tablename__ = "task_data"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class HumanTask(Base):
+    """Projection: one row per user/manual task that became ready."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_id"),
+        Index("ix_human_task_open_lane", "state", "lane", "due_at"),
+        Index("ix_human_task_open_assignee", "state", "assignee", "due_at"),
+        Index("ix_human_task_open_claimed", "state", "claimed_by"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("workflow_instance.id", ondelete="CASCADE"), index=True
+    )
+    task_id: Mapped[str] = mapped_column(String(36))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    lane: Mapped[str | None] = mapped_column(String(200))
+    stage: Mapped[str | None] = mapped_column(String(100))
+    form: Mapped[str | None] = mapped_column(String(300))
+    properties: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(20))  # ready | completed | cancelled
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class Event(Base):
+    """Append-only log of what happened to instances; reports are computed from it."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_instance", "instance_id", "id"),
+        Index("ix_event_kind_at", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(40))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    bpmn_id: Mapped[str | None] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(200))
+    stage: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    decision: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

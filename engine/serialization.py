@@ -1,0 +1,324 @@
+"""Incremental serialization of SpiffWorkflow workflows.
+
+SpiffWorkflow's serializer turns a whole workflow (spec included) into one dict. Baton
+stores the same information in pieces so that a step costs what it changed, not what
+the instance has accumulated:
+
+* the spec (and subprocess specs) once per definition version;
+* a small *meta* document per instance (workflow-level data, subprocess headers);
+* one row per task: the task dict minus its data, plus a content hash of the data
+  (SpiffWorkflow 1.5 stores task data as a delta from the parent task).
+
+Reassembling the pieces gives back exactly the dict `BpmnWorkflowSerializer.to_dict`
+would have produced, so restoring goes through SpiffWorkflow's own converters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_SERIALIZER_VERSION
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task, TaskState
+
+SERIALIZER_VERSION = SPIFF_SERIALIZER_VERSION
+
+
+@dataclass(frozen=True)
+class StoredTask:
+    """A task as stored: which workflow owns it, its body and the hash of its data."""
+
+    workflow_key: str
+    body: str
+    data_hash: str
+
+
+@dataclass
+class TaskDiff:
+    """What a step changed in the task table of one instance."""
+
+    upserts: dict[str, StoredTask] = field(default_factory=dict)
+    deletes: list[str] = field(default_factory=list)
+    # data payloads by hash, for every upserted row (inserted if not already stored)
+    payloads: dict[str, str] = field(default_factory=dict)
+    # every task the step may have touched: all unfinished tasks are among them
+    candidates: list[tuple[str, Task]] = field(default_factory=list)
+
+
+class WorkflowCodec:
+    """Converts workflows to and from Baton's stored pieces.
+
+    Args:
+        registry: a SpiffWorkflow registry; the default knows SpiffWorkflow's spiff specs.
+    """
+
+    def __init__(self, registry: Any = None) -> None:
+        self.registry = registry or BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+        self.serializer = BpmnWorkflowSerializer(self.registry)
+        self._encoder = create_encoder(self.registry)
+
+    def _dumps(self, obj: Any) -> str:
+        return json.dumps(obj, cls=self._encoder, separators=(",", ":"))
+
+    # -- specs ---------------------------------------------------------------------
+
+    def spec_to_json(self, spec: Any, subprocess_specs: Mapping[str, Any]) -> str:
+        """Serialize a process spec and its subprocess specs.
+
+        Args:
+            spec: the top-level `BpmnProcessSpec`.
+            subprocess_specs: name -> spec of every called/embedded process.
+
+        Returns:
+            A JSON document.
+        """
+        dct = {
+            "spec": self.registry.convert(spec),
+            "subprocess_specs": {k: self.registry.convert(v) for k, v in subprocess_specs.items()},
+        }
+        return self._dumps(dct)
+
+    def spec_dicts(self, spec_json: str) -> dict[str, Any]:
+        """Parse a stored spec document into its dict form."""
+        return json.loads(spec_json)
+
+    def spec_from_json(self, spec_json: str) -> tuple[Any, dict[str, Any]]:
+        """Restore the spec objects from `spec_to_json` output."""
+        dct = self.spec_dicts(spec_json)
+        spec = self.registry.restore(dct["spec"])
+        subs = {k: self.registry.restore(v) for k, v in dct["subprocess_specs"].items()}
+        return spec, subs
+
+    # -- tasks and meta ------------------------------------------------------------
+
+    def encode_task(self, task: Task, workflow_key: str) -> tuple[StoredTask, str]:
+        """Encode one task.
+
+        Returns:
+            The stored row and the JSON text of its data (keyed by `row.data_hash`).
+        """
+        registry = self.registry
+        registry._encoder_mode = True  # same mode as BpmnWorkflowSerializer.serialize_json
+        try:
+            dct = registry.convert(task)
+        finally:
+            registry._encoder_mode = False
+        payload = self._dumps({"data": dct.pop("data"), "delta": dct.pop("delta")})
+        body = self._dumps(dct)
+        return StoredTask(workflow_key, body, data_hash(payload)), payload
+
+    def encode_meta(self, workflow: BpmnWorkflow) -> str:
+        """Encode the workflow-level attributes of a workflow and its subprocesses (no tasks)."""
+        meta = self._workflow_header(workflow)
+        meta["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        meta["subprocesses"] = {}
+        for task_id, sub in workflow.subprocesses.items():
+            header = self._workflow_header(sub)
+            header["parent_task_id"] = str(sub.parent_task_id)
+            header["spec"] = sub.spec.name
+            header["typename"] = "BpmnSubWorkflow"
+            meta["subprocesses"][str(task_id)] = header
+        return self._dumps(meta)
+
+    def _workflow_header(self, wf: Any) -> dict[str, Any]:
+        # Mirrors WorkflowConverter.to_dict without its task mapping.
+        return {
+            "data": self.registry.convert(self.registry.clean(wf.data)),
+            "correlations": wf.correlations,
+            "last_task": str(wf.last_task.id) if wf.last_task is not None else None,
+            "success": wf.success,
+            "completed": wf.completed,
+            "root": str(wf.task_tree.id),
+        }
+
+    # -- whole workflows -----------------------------------------------------------
+
+    def encode_all(self, workflow: BpmnWorkflow) -> tuple[str, dict[str, StoredTask], dict[str, str]]:
+        """Encode every piece of a workflow (first save, migrations)."""
+        rows: dict[str, StoredTask] = {}
+        payloads: dict[str, str] = {}
+        for key, task in iter_all_tasks(workflow):
+            row, payload = self.encode_task(task, key)
+            rows[str(task.id)] = row
+            payloads[row.data_hash] = payload
+        return self.encode_meta(workflow), rows, payloads
+
+    def assemble(
+        self,
+        meta_json: str,
+        rows: Mapping[str, StoredTask],
+        payloads: Mapping[str, str],
+        spec: Any,
+        subprocess_specs: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Rebuild the dict `BpmnWorkflowSerializer.to_dict` produces from stored pieces.
+
+        Args:
+            meta_json: the instance's meta document.
+            rows: task id -> stored task.
+            payloads: data hash -> data JSON for every row.
+            spec: spec object or spec dict.
+            subprocess_specs: name -> spec object or dict.
+
+        Returns:
+            The serializer dict, with tasks ordered parents first as the converters need.
+        """
+        meta = json.loads(meta_json)
+        by_key: dict[str, dict[str, dict[str, Any]]] = {}
+        for task_id, row in rows.items():
+            dct = json.loads(row.body)
+            dct.update(json.loads(payloads[row.data_hash]))
+            by_key.setdefault(row.workflow_key, {})[task_id] = dct
+        subprocesses = meta.pop("subprocesses")
+        for key, header in subprocesses.items():
+            header["tasks"] = _parents_first(by_key.get(key, {}), header["root"])
+        dct = dict(meta)
+        dct["tasks"] = _parents_first(by_key.get("", {}), meta["root"])
+        dct["subprocesses"] = subprocesses
+        dct["spec"] = spec
+        dct["subprocess_specs"] = dict(subprocess_specs)
+        dct["typename"] = "BpmnWorkflow"
+        return dct
+
+    def restore(self, dct: dict[str, Any], serializer_version: str = SERIALIZER_VERSION) -> BpmnWorkflow:
+        """Restore a workflow from an assembled dict, migrating older formats first.
+
+        Args:
+            dct: output of `assemble` (spec may be objects when no migration is needed).
+            serializer_version: the format the pieces were written in.
+
+        Returns:
+            The live workflow.
+        """
+        if serializer_version != SERIALIZER_VERSION:
+            dct[self.serializer.VERSION_KEY] = serializer_version
+            self.serializer.migrate(dct)
+        return self.registry.restore(dct)
+
+    @staticmethod
+    def needs_migration(serializer_version: str) -> bool:
+        """True when pieces written in `serializer_version` must be migrated on load."""
+        return serializer_version != SERIALIZER_VERSION and serializer_version in MIGRATIONS
+
+    def full_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        """SpiffWorkflow's own whole-workflow dict, JSON-normalised (tests compare with it)."""
+        return json.loads(self.serializer.serialize_json(workflow))
+
+
+def data_hash(payload: str) -> str:
+    """Content address of a data payload."""
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def iter_all_tasks(workflow: BpmnWorkflow) -> Iterable[tuple[str, Task]]:
+    """Every task of a workflow and of its subprocesses, with its workflow key."""
+    for task in workflow.tasks.values():
+        yield "", task
+    for task_id, sub in workflow.subprocesses.items():
+        key = str(task_id)
+        for task in sub.tasks.values():
+            yield key, task
+
+
+def _parents_first(tasks: dict[str, dict[str, Any]], root: str) -> dict[str, dict[str, Any]]:
+    ordered: dict[str, dict[str, Any]] = {}
+    queue = deque([root])
+    while queue:
+        task_id = queue.popleft()
+        dct = tasks.get(task_id)
+        if dct is None:
+            continue
+        ordered[task_id] = dct
+        queue.extend(dct["children"])
+    if len(ordered) != len(tasks):
+        raise ValueError(f"{len(tasks) - len(ordered)} stored task(s) are not reachable from the root")
+    return ordered
+
+
+class DirtyTracker:
+    """Finds the tasks a step may have changed without serializing the whole tree.
+
+    A finished task (completed, cancelled, errored) never changes again except for its
+    list of children, which changes only when a child is added or removed. So after a
+    step the candidates are: unfinished tasks, tasks whose state changed since the step
+    began, new tasks, and parents of new or removed tasks.
+    """
+
+    @staticmethod
+    def candidates(
+        workflow: BpmnWorkflow, known: Mapping[str, StoredTask], since: float
+    ) -> tuple[list[tuple[str, Task]], list[str]]:
+        """Return (candidate tasks with their workflow key, ids of removed tasks)."""
+        finished = TaskState.FINISHED_MASK
+        seen: set[str] = set()
+        out: list[tuple[str, Task]] = []
+        parents: set[UUID] = set()
+        for key, task in iter_all_tasks(workflow):
+            tid = str(task.id)
+            seen.add(tid)
+            if tid not in known:
+                out.append((key, task))
+                if task._parent is not None:
+                    parents.add(task._parent)
+            elif not task._state & finished or task.last_state_change >= since:
+                out.append((key, task))
+        removed = [tid for tid in known if tid not in seen]
+        for tid in removed:
+            parent = json.loads(known[tid].body).get("parent")
+            if parent is not None:
+                parents.add(UUID(parent))
+        if parents:
+            chosen = {t.id for _, t in out}
+            for parent_id in parents - chosen:
+                found = _find_task(workflow, parent_id)
+                if found is not None:
+                    out.append(found)
+        return out, removed
+
+
+def _find_task(workflow: BpmnWorkflow, task_id: UUID) -> tuple[str, Task] | None:
+    task = workflow.tasks.get(task_id)
+    if task is not None:
+        return "", task
+    for sub_id, sub in workflow.subprocesses.items():
+        task = sub.tasks.get(task_id)
+        if task is not None:
+            return str(sub_id), task
+    return None
+
+
+def diff_tasks(
+    codec: WorkflowCodec, workflow: BpmnWorkflow, known: Mapping[str, StoredTask], since: float
+) -> TaskDiff:
+    """Compute the task rows to write after a step.
+
+    Args:
+        codec: the codec.
+        workflow: the workflow after the step.
+        known: task id -> stored row as of the last save.
+        since: `time.time()` taken just before the step began.
+
+    Returns:
+        Rows to upsert (with their payloads) and ids to delete.
+    """
+    result = TaskDiff()
+    candidates, removed = DirtyTracker.candidates(workflow, known, since)
+    for key, task in candidates:
+        row, payload = codec.encode_task(task, key)
+        tid = str(task.id)
+        if known.get(tid) != row:
+            result.upserts[tid] = row
+            result.payloads[row.data_hash] = payload
+    result.deletes = removed
+    result.candidates = candidates
+    return result

@@ -1,0 +1,70 @@
+"""Fixtures: a fresh store per test on SQLite (default) or PostgreSQL.
+
+Set ``BATON_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test`` to run
+the same suite on PostgreSQL (the test script does both).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from engine.db import Base
+from workflows.engagements import deploy_all
+from workflows.services import Services, build_services
+
+PG_URL = os.environ.get("BATON_TEST_DATABASE_URL", "")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A database URL whose tables are empty."""
+    if PG_URL:
+        services = build_services(PG_URL)
+        Base.metadata.create_all(services.db.engine)
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with services.db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        services.db.dispose()
+        yield PG_URL
+    else:
+        yield f"sqlite:///{tmp_path / 'baton.sqlite3'}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Tuesday 1 December 2026, 10:00 in London (a working day)."""
+    return FakeClock(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def services(database_url: str, clock: FakeClock) -> Iterator[Services]:
+    """Baton's services on an empty store."""
+    svc = build_services(database_url, definitions_dir=ROOT / "definitions", clock=clock)
+    svc.db.create_all()
+    yield svc
+    svc.db.dispose()
+
+
+@pytest.fixture
+def deployed(services: Services) -> Services:
+    """Services with the definitions folder deployed."""
+    with services.db.unit_of_work() as session:
+        deploy_all(session, services, note="test setup")
+    return services

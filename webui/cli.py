@@ -1,0 +1,355 @@
+"""The ``baton`` command line: database, definitions, engagements and tasks.
+
+Every command prints a clear message and exits non-zero on errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from engine.definitions import read_forms_dir
+from engine.errors import DefinitionError, EngineError, FormValidationError
+from workflows.engagements import (
+    complete_task,
+    deploy_all,
+    deploy_file,
+    list_engagements,
+    list_open_tasks,
+    start_engagement,
+    view_engagement,
+)
+from workflows.services import Services, build_services
+
+DEFAULT_DB = "sqlite:///instance/baton.sqlite3"
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _services(ctx: click.Context) -> Services:
+    obj = ctx.ensure_object(dict)
+    if "services" not in obj:
+        url = obj["db_url"]
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        obj["services"] = build_services(url, definitions_dir=obj.get("definitions_dir"))
+    return obj["services"]
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors into a readable message and exit status 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FormValidationError as exc:
+            err_console.print(f"[red]error:[/red] the form {exc.form} is invalid:")
+            for e in exc.errors:
+                err_console.print(f"  - {e.path or '(form)'}: {e.message}")
+            sys.exit(1)
+        except DefinitionError as exc:
+            err_console.print("[red]error:[/red] the definition is refused:")
+            for issue in exc.issues:
+                err_console.print(f"  - {issue}")
+            sys.exit(1)
+        except (EngineError, ValueError) as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            sys.exit(1)
+
+    return wrapper
+
+
+@contextmanager
+def unit_of_work(ctx: click.Context, write: bool = True) -> Iterator[Any]:
+    """A session of the configured database."""
+    services = _services(ctx)
+    with services.db.unit_of_work(write=write) as session:
+        yield session
+
+
+@click.group()
+@click.option(
+    "--db",
+    "db_url",
+    envvar="BATON_DATABASE_URL",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="SQLAlchemy URL of the store (env BATON_DATABASE_URL).",
+)
+@click.option(
+    "--definitions",
+    "definitions_dir",
+    envvar="BATON_DEFINITIONS_DIR",
+    type=click.Path(file_okay=False),
+    help="Folder of BPMN, form and calendar files.",
+)
+@click.pass_context
+def cli(ctx: click.Context, db_url: str, definitions_dir: str | None) -> None:
+    """Baton: agency engagements on BPMN, split between AM and PM lanes."""
+    ctx.ensure_object(dict).update(db_url=db_url, definitions_dir=definitions_dir)
+
+
+@cli.command("init-db")
+@click.option("--deploy/--no-deploy", default=True, help="Also deploy the definitions folder.")
+@click.pass_context
+@handle_errors
+def init_db(ctx: click.Context, deploy: bool) -> None:
+    """Create the tables (and deploy the standard definitions)."""
+    services = _services(ctx)
+    services.db.create_all()
+    console.print(f"database ready: {services.db.url}")
+    if deploy:
+        with unit_of_work(ctx) as session:
+            for row, created in deploy_all(session, services, note="initial deployment"):
+                status = "deployed" if created else "unchanged"
+                console.print(f"{status}: {row.process_id} v{row.version}")
+
+
+# -- definitions --------------------------------------------------------------------
+
+
+@cli.group()
+def definitions() -> None:
+    """Validate, deploy and list process definitions."""
+
+
+def _forms_for(path: Path, forms_dir: str | None) -> dict[str, str]:
+    return read_forms_dir(Path(forms_dir) if forms_dir else path.parent / "forms")
+
+
+@definitions.command("validate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--forms",
+    "forms_dir",
+    type=click.Path(file_okay=False),
+    help="Forms folder (default: ./forms beside it).",
+)
+@click.pass_context
+@handle_errors
+def definitions_validate(ctx: click.Context, path: Path, forms_dir: str | None) -> None:
+    """Check a BPMN file without deploying it."""
+    issues = _services(ctx).definitions.validate(
+        path.read_bytes(), _forms_for(path, forms_dir), filename=path.name
+    )
+    if issues:
+        err_console.print(f"[red]{path.name}: {len(issues)} problem(s)[/red]")
+        for issue in issues:
+            err_console.print(f"  - {issue}")
+        sys.exit(1)
+    console.print(f"[green]{path.name}: valid[/green]")
+
+
+@definitions.command("deploy")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--note", default="", help="What changed in this version.")
+@click.option("--as", "actor", default=os.environ.get("USER"), help="Who deploys.")
+@click.pass_context
+@handle_errors
+def definitions_deploy(ctx: click.Context, paths: tuple[Path, ...], note: str, actor: str | None) -> None:
+    """Deploy BPMN files (default: every file of the definitions folder)."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        results = (
+            [deploy_file(session, services, p, note=note, actor=actor) for p in paths]
+            if paths
+            else deploy_all(session, services, note=note, actor=actor)
+        )
+        for row, created in results:
+            status = "deployed" if created else "unchanged (identical to)"
+            console.print(f"{status} {row.process_id} v{row.version}  [dim]{row.content_hash[:12]}[/dim]")
+
+
+@definitions.command("list")
+@click.pass_context
+@handle_errors
+def definitions_list(ctx: click.Context) -> None:
+    """List deployed versions."""
+    services = _services(ctx)
+    with unit_of_work(ctx, write=False) as session:
+        table = Table("process", "version", "name", "deployed", "by", "note", "hash")
+        for row in services.definitions.list_versions(session):
+            table.add_row(
+                row.process_id,
+                str(row.version),
+                row.name,
+                row.deployed_at.strftime("%Y-%m-%d %H:%M"),
+                row.deployed_by or "",
+                row.note,
+                row.content_hash[:12],
+            )
+        console.print(table)
+
+
+# -- engagements and tasks ----------------------------------------------------------
+
+
+def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--option")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
+
+
+@cli.command("start")
+@click.option("--client", required=True, help="Client name.")
+@click.option("--name", required=True, help="Engagement name.")
+@click.option("--definition", "process_id", default="engagement", show_default=True, help="Process id.")
+@click.option(
+    "--option", "options", multiple=True, help="KEY=VALUE (JSON values), e.g. pm_joins_scoping=true."
+)
+@click.option("--as", "actor", default=os.environ.get("USER"), help="Who starts it.")
+@click.pass_context
+@handle_errors
+def start(
+    ctx: click.Context, client: str, name: str, process_id: str, options: tuple[str, ...], actor: str | None
+) -> None:
+    """Start an engagement."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        engagement = start_engagement(
+            session,
+            services,
+            client=client,
+            name=name,
+            process_id=process_id,
+            options=_parse_options(options),
+            actor=actor,
+        )
+        console.print(f"started engagement {engagement.id}: {client} / {name} ({process_id})")
+    _print_open_tasks(ctx, engagement_id=engagement.id)
+
+
+@cli.command("engagements")
+@click.pass_context
+@handle_errors
+def engagements(ctx: click.Context) -> None:
+    """List engagements."""
+    with unit_of_work(ctx, write=False) as session:
+        table = Table("id", "client", "name", "definition", "status", "stage")
+        for e, inst in list_engagements(session):
+            table.add_row(
+                str(e.id), e.client, e.name, e.process_id, inst.status, ", ".join(inst.active_stages or [])
+            )
+        console.print(table)
+
+
+def _print_open_tasks(
+    ctx: click.Context, *, lane: str | None = None, engagement_id: int | None = None
+) -> None:
+    with unit_of_work(ctx, write=False) as session:
+        rows = list_open_tasks(session, lane=lane, engagement_id=engagement_id)
+        table = Table("engagement", "task id", "step", "lane", "stage", "due")
+        for task, e in rows:
+            due = task.due_at.strftime("%Y-%m-%d %H:%M") if task.due_at else ""
+            table.add_row(
+                f"{e.id} {e.client}",
+                task.task_id,
+                f"{task.bpmn_id} — {task.title}",
+                task.lane or "",
+                task.stage or "",
+                due,
+            )
+        console.print(table if rows else "no open tasks")
+
+
+@cli.command("tasks")
+@click.option("--lane", help="Only this lane, e.g. 'Account Management'.")
+@click.option("--engagement", "engagement_id", type=int, help="Only this engagement.")
+@click.pass_context
+@handle_errors
+def tasks(ctx: click.Context, lane: str | None, engagement_id: int | None) -> None:
+    """List ready tasks (by lane or engagement)."""
+    _print_open_tasks(ctx, lane=lane, engagement_id=engagement_id)
+
+
+@cli.command("complete")
+@click.argument("engagement_id", type=int)
+@click.argument("task")
+@click.option("--data", "data_text", default="{}", help="Form data as JSON, or @file.json.")
+@click.option("--as", "actor", default=os.environ.get("USER"), help="Who completes it.")
+@click.pass_context
+@handle_errors
+def complete(ctx: click.Context, engagement_id: int, task: str, data_text: str, actor: str | None) -> None:
+    """Complete TASK (task id or BPMN id) of an engagement with JSON data."""
+    if data_text.startswith("@"):
+        data_text = Path(data_text[1:]).read_text(encoding="utf-8")
+    try:
+        data = json.loads(data_text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from exc
+    if not isinstance(data, dict):
+        raise click.BadParameter("the form data must be a JSON object", param_hint="--data")
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        result = complete_task(session, services, engagement_id, task, data, actor=actor)
+    console.print(
+        f"completed {task}; engagement {engagement_id} is {result.status}"
+        + (f" (ended at {result.end_event})" if result.end_event else "")
+    )
+    if result.status == "running":
+        _print_open_tasks(ctx, engagement_id=engagement_id)
+
+
+@cli.command("show")
+@click.argument("engagement_id", type=int)
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, engagement_id: int) -> None:
+    """Show an engagement: stage, open tasks and history."""
+    services = _services(ctx)
+    with unit_of_work(ctx, write=False) as session:
+        view = view_engagement(session, services, engagement_id)
+        e, inst = view.engagement, view.instance
+        console.print(f"[bold]{e.client} — {e.name}[/bold] (engagement {e.id})")
+        console.print(
+            f"definition {view.definition.process_id} v{view.definition.version}; status {inst.status}"
+            + (f"; ended at {inst.end_event}" if inst.end_event else "")
+        )
+        console.print(f"stage: {', '.join(view.stages) or '—'}")
+        table = Table("task id", "step", "lane", "due", title="open tasks")
+        for t in view.open_tasks:
+            table.add_row(
+                t.task_id,
+                f"{t.bpmn_id} — {t.title}",
+                t.lane or "",
+                t.due_at.strftime("%Y-%m-%d %H:%M") if t.due_at else "",
+            )
+        console.print(table)
+        history = Table("when", "event", "step", "lane", "actor", "decision", title="history")
+        for ev in view.history:
+            history.add_row(
+                ev.at.strftime("%Y-%m-%d %H:%M:%S"),
+                ev.kind,
+                ev.bpmn_id or "",
+                ev.lane or "",
+                ev.actor or "",
+                ev.decision or "",
+            )
+        console.print(history)
+
+
+def main() -> None:
+    """Entry point of the ``baton`` console script."""
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

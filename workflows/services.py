@@ -1,0 +1,84 @@
+"""Composition root: wires the engine's parts with the agency's rules and calendar."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.db import Database
+from engine.definitions import DefinitionRegistry
+from engine.runtime import ReadyTask, Runtime
+from engine.sandbox import SandboxedScriptEngine
+from engine.serialization import WorkflowCodec
+from engine.store import InstanceStore, WorkflowCache
+
+from . import models as _models  # noqa: F401  (registers the domain tables)
+from .agency import AGENCY_RULES
+from .sla import BusinessCalendar, load_calendar, parse_sla
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DEFINITIONS_DIR = Path(os.environ.get("BATON_DEFINITIONS_DIR", ROOT / "definitions"))
+
+
+class SlaPolicy:
+    """Gives each ready task its due date: the task's `sla` on the agency calendar."""
+
+    def __init__(self, calendar: BusinessCalendar) -> None:
+        self.calendar = calendar
+
+    def on_ready(self, session: Session, task: ReadyTask) -> Mapping[str, Any]:
+        """Compute `due_at` from the task's `sla` property."""
+        sla = task.properties.get("sla")
+        if not sla:
+            return {}
+        return {"due_at": self.calendar.add(task.ready_at, parse_sla(sla))}
+
+
+@dataclass
+class Services:
+    """Everything a use case needs, built once per process."""
+
+    db: Database
+    codec: WorkflowCodec
+    definitions: DefinitionRegistry
+    store: InstanceStore
+    runtime: Runtime
+    calendar: BusinessCalendar
+    definitions_dir: Path
+
+
+def build_services(
+    url: str,
+    *,
+    definitions_dir: str | Path | None = None,
+    calendar: BusinessCalendar | None = None,
+    clock: Callable[[], datetime] | None = None,
+    cache_size: int = 512,
+    **engine_kwargs: Any,
+) -> Services:
+    """Build the services for a database URL.
+
+    Args:
+        url: SQLAlchemy URL of the store.
+        definitions_dir: folder of BPMN, form and calendar files (default: ./definitions).
+        calendar: the business calendar (default: ``calendar.toml`` in the definitions folder).
+        clock: current-time function (tests inject one).
+        cache_size: how many live workflows to keep warm.
+        **engine_kwargs: passed to the SQLAlchemy engine.
+    """
+    folder = Path(definitions_dir) if definitions_dir else DEFAULT_DEFINITIONS_DIR
+    if calendar is None:
+        cal_file = folder / "calendar.toml"
+        calendar = load_calendar(cal_file) if cal_file.exists() else BusinessCalendar()
+    db = Database(url, **engine_kwargs)
+    codec = WorkflowCodec()
+    registry = DefinitionRegistry(codec, rules=AGENCY_RULES)
+    store = InstanceStore(codec, registry, SandboxedScriptEngine, WorkflowCache(cache_size))
+    runtime = Runtime(registry, store, SlaPolicy(calendar), clock)
+    return Services(db, codec, registry, store, runtime, calendar, folder)
