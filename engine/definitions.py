@@ -59,6 +59,8 @@ class ParsedDefinition:
     content_hash: str
     # forms referenced by tasks that could not be read (name -> problem)
     form_problems: dict[str, str] = field(default_factory=dict)
+    # lane name -> BPMN id of the lane, so lint issues about a lane can name its element
+    lane_ids: dict[str, str] = field(default_factory=dict)
 
     def task_specs(self) -> Iterator[Any]:
         """Every task spec of the process and its subprocesses."""
@@ -71,6 +73,32 @@ class ParsedDefinition:
 
 
 LintRule = Callable[[ParsedDefinition], Iterable[LintIssue]]
+
+
+@dataclass(frozen=True)
+class DefinitionInfo:
+    """An immutable, session-free copy of a deployed version (safe to cache and share)."""
+
+    id: int
+    process_id: str
+    version: int
+    name: str
+    forms: Mapping[str, Any]
+    spec_json: str
+    serializer_version: str
+
+    @classmethod
+    def of(cls, row: DefinitionVersion) -> DefinitionInfo:
+        """Copy a version row."""
+        return cls(
+            row.id,
+            row.process_id,
+            row.version,
+            row.name,
+            dict(row.forms),
+            row.spec_json,
+            row.serializer_version,
+        )
 
 
 def properties_of(task_spec: Any) -> dict[str, str]:
@@ -200,6 +228,7 @@ class DefinitionRegistry:
         self.codec = codec
         self.rules: list[LintRule] = [*DEFAULT_RULES, *rules]
         self.max_bytes = max_bytes
+        self._infos: dict[int, DefinitionInfo] = {}
         self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._validators: dict[tuple[int, str], Validator] = {}
         self._lock = threading.Lock()
@@ -247,6 +276,7 @@ class DefinitionRegistry:
             subprocess_specs=subprocess_specs,
             forms={},
             lanes=_lane_names(tree),
+            lane_ids=_lane_ids(tree),
             content_hash="",
         )
         self._attach_forms(defn, forms or {})
@@ -375,27 +405,47 @@ class DefinitionRegistry:
             stmt = stmt.where(DefinitionVersion.process_id == process_id)
         return list(session.scalars(stmt))
 
-    def spec_for(self, row: DefinitionVersion) -> tuple[Any, dict[str, Any]]:
-        """The live spec objects of a version (cached: versions never change)."""
-        cached = self._specs.get(row.id)
-        if cached is None:
-            cached = self.codec.spec_from_json(row.spec_json)
+    def info(self, session: Session, definition_id: int) -> DefinitionInfo:
+        """A version by id, from the process-wide cache (versions never change).
+
+        Raises:
+            NotFoundError: no such version.
+        """
+        info = self._infos.get(definition_id)
+        if info is None:
+            info = DefinitionInfo.of(self.get(session, definition_id))
             with self._lock:
-                self._specs.setdefault(row.id, cached)
+                self._infos[definition_id] = info
+        return info
+
+    def spec_for(self, info: DefinitionInfo | DefinitionVersion) -> tuple[Any, dict[str, Any]]:
+        """The live spec objects of a version (cached: versions never change)."""
+        cached = self._specs.get(info.id)
+        if cached is None:
+            cached = self.codec.spec_from_json(info.spec_json)
+            with self._lock:
+                self._specs.setdefault(info.id, cached)
         return cached
 
-    def form_validator(self, row: DefinitionVersion, form: str) -> Validator | None:
+    def form_validator(self, info: DefinitionInfo | DefinitionVersion, form: str) -> Validator | None:
         """A cached validator for one of a version's forms (None if it has no such form)."""
-        key = (row.id, form)
+        key = (info.id, form)
         validator = self._validators.get(key)
         if validator is None:
-            schema = row.forms.get(form)
+            schema = info.forms.get(form)
             if schema is None:
                 return None
             validator = make_form_validator(schema)
             with self._lock:
                 self._validators[key] = validator
         return validator
+
+    def clear_caches(self) -> None:
+        """Forget parsed specs and validators (benchmarks measure cold starts with it)."""
+        with self._lock:
+            self._infos.clear()
+            self._specs.clear()
+            self._validators.clear()
 
 
 def _executable_process(tree: Any) -> str:
@@ -414,6 +464,11 @@ def _executable_process(tree: Any) -> str:
 
 def _lane_names(tree: Any) -> list[str]:
     return [str(lane.get("name") or lane.get("id")) for lane in tree.getroot().iter(f"{{{BPMN_NS}}}lane")]
+
+
+def _lane_ids(tree: Any) -> dict[str, str]:
+    lanes = tree.getroot().iter(f"{{{BPMN_NS}}}lane")
+    return {str(lane.get("name") or lane.get("id")): str(lane.get("id")) for lane in lanes if lane.get("id")}
 
 
 def _content_hash(bpmn: bytes, forms: Mapping[str, Any]) -> str:

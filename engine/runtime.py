@@ -11,17 +11,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task, TaskState
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
-from .definitions import FORM_PROPERTY, DefinitionRegistry, element_id, properties_of
+from .definitions import FORM_PROPERTY, DefinitionInfo, DefinitionRegistry, element_id, properties_of
 from .errors import (
     ConflictError,
     FieldError,
@@ -31,9 +30,9 @@ from .errors import (
     WorkflowExecutionError,
     WorkflowLimitError,
 )
-from .models import DefinitionVersion, Event, HumanTask, WorkflowInstance
-from .serialization import TaskDiff
-from .store import InstanceStore, LiveInstance, new_instance_row
+from .models import Event, HumanTask
+from .serialization import iter_all_tasks
+from .store import InstanceHead, InstanceStore, LiveInstance, new_instance_row
 
 STAGE_PROPERTY = "stage"
 # SpiffWorkflow's task iterators stop descending at depth 1000 and then miss tasks;
@@ -85,6 +84,40 @@ class StepResult:
     rows_written: int = 0
 
 
+@dataclass
+class _Projection:
+    """How a step changes the human-task projection and the instance head."""
+
+    ready_new: list[Task]
+    gone: set[str]
+    open_ids: set[str]
+    stages: list[str]
+    finished: bool
+    end_event: str | None
+
+
+_HUMAN = cast(Table, HumanTask.__table__)
+_EVENT = cast(Table, Event.__table__)
+_INSERT_HUMAN = insert(_HUMAN)
+_INSERT_EVENT = insert(_EVENT)
+_CLOSE_HUMAN = (
+    update(_HUMAN)
+    .where(_HUMAN.c.instance_id == bindparam("b_instance"), _HUMAN.c.task_id == bindparam("b_task"))
+    .values(state=bindparam("b_state"), completed_at=bindparam("b_at"), completed_by=bindparam("b_actor"))
+)
+_CANCEL_HUMAN = (
+    update(_HUMAN)
+    .where(
+        _HUMAN.c.instance_id == bindparam("b_instance"),
+        _HUMAN.c.task_id.in_(bindparam("b_tasks", expanding=True)),
+        _HUMAN.c.state == "ready",
+    )
+    .values(state="cancelled", completed_at=bindparam("b_at"))
+)
+_EVENT_KEYS = ("task_id", "bpmn_id", "lane", "stage", "actor", "decision")
+_HUMAN_EXTRA_KEYS = ("due_at", "assignee", "claimed_by", "claimed_at")
+
+
 class Runtime:
     """Runs workflow instances stored by an `InstanceStore`.
 
@@ -124,28 +157,41 @@ class Runtime:
             NotFoundError: nothing deployed under that id.
             WorkflowExecutionError: the first engine steps failed; nothing is stored.
         """
-        definition = (
-            self.definitions.get(session, definition_id)
-            if definition_id is not None
-            else self.definitions.latest(session, process_id)
-        )
+        if definition_id is None:
+            definition_id = self.definitions.latest(session, process_id).id
+        definition = self.definitions.info(session, definition_id)
         now = self.clock()
         workflow = self.store.new_workflow(definition)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(copy.deepcopy(dict(data or {})))
         self._run(lambda: workflow.do_engine_steps())
         live = LiveInstance(0, definition.id, 0, workflow, {})
+        every = list(iter_all_tasks(workflow))
+        unfinished = [(k, t) for k, t in every if t._state & TaskState.NOT_FINISHED_MASK]
+        proj = _project(live, unfinished, every, since=0.0)
         row = new_instance_row(definition, now)
-        diff = self.store.insert(session, row, live)
-        self._event(
-            session,
+        row.active_stages = proj.stages
+        if proj.finished:
+            row.status, row.ended_at, row.end_event = "completed", now, proj.end_event
+        self.store.insert(session, row, live)
+        events = [
+            _event_row(
+                row.id,
+                now,
+                "started",
+                actor=actor,
+                detail={"definition": definition.process_id, "version": definition.version},
+            )
+        ]
+        self._write_projection(session, row.id, live, proj, now, events, actor=actor)
+        return StepResult(
             row.id,
-            now,
-            "started",
-            actor=actor,
-            detail={"definition": definition.process_id, "version": definition.version},
+            row.revision,
+            row.status,
+            [element_id(t.task_spec) for t in proj.ready_new],
+            proj.end_event,
+            len(live.rows),
         )
-        return self._after_step(session, row, live, diff, definition, now, since=0.0, actor=actor)
 
     def complete(
         self,
@@ -175,19 +221,20 @@ class Runtime:
             NotFoundError, TaskNotReadyError, ConflictError, FormValidationError,
             WorkflowExecutionError.
         """
-        row, live = self.store.checkout(session, instance_id)
-        if expected_revision is not None and row.revision != expected_revision:
+        head, live = self.store.checkout(session, instance_id)
+        if expected_revision is not None and head.revision != expected_revision:
+            self.store.cache.put(live)
             raise ConflictError(
-                f"instance {instance_id} is at revision {row.revision}, not {expected_revision}; reload it"
+                f"instance {instance_id} is at revision {head.revision}, not {expected_revision}; reload it"
             )
         task = _find_task(live, task_id)
-        if row.status != "running" or task.state != TaskState.READY or not task.task_spec.manual:
+        if head.status != "running" or task.state != TaskState.READY or not task.task_spec.manual:
             self.store.cache.put(live)  # untouched: keep it warm
             raise TaskNotReadyError(
                 f"task {task_id} ({element_id(task.task_spec)}) is {TaskState.get_name(task.state).lower()}, "
                 "not waiting for input"
             )
-        definition = self.definitions.get(session, row.definition_id)
+        definition = self.definitions.info(session, head.definition_id)
         submitted = copy.deepcopy(dict(data or {}))
         try:
             self._validate(definition, task, submitted)
@@ -196,7 +243,6 @@ class Runtime:
             raise
         now = self.clock()
         since = time.time()
-        completed_id = str(task.id)
 
         def step() -> None:
             task.set_data(**submitted)
@@ -204,25 +250,34 @@ class Runtime:
             live.workflow.do_engine_steps()
 
         self._run(step)
-        row.updated_at = now
-        diff = self.store.save(session, row, live, since)
-        session.execute(
-            update(HumanTask)
-            .where(HumanTask.instance_id == instance_id, HumanTask.task_id == completed_id)
-            .values(state="completed", completed_at=now, completed_by=actor)
+        diff = self.store.diff(live, since)
+        proj = _project(live, diff.unfinished, diff.candidates, since)
+        revision = self.store.save(session, head, live, diff, self._head_values(head, proj, now), now)
+        session.connection().execute(
+            _CLOSE_HUMAN,
+            {
+                "b_instance": instance_id,
+                "b_task": task_id,
+                "b_state": "completed",
+                "b_at": now,
+                "b_actor": actor,
+            },
         )
-        self._event(
-            session,
+        events = [
+            _event_row(
+                instance_id, now, "task_completed", task=task, actor=actor, decision=decision, detail=detail
+            )
+        ]
+        proj.gone.discard(task_id)
+        self._write_projection(session, instance_id, live, proj, now, events, actor=actor)
+        return StepResult(
             instance_id,
-            now,
-            "task_completed",
-            task=task,
-            actor=actor,
-            decision=decision,
-            detail=dict(detail or {}),
-            props=properties_of(task.task_spec),
+            revision,
+            "completed" if proj.finished else head.status,
+            [element_id(t.task_spec) for t in proj.ready_new],
+            proj.end_event,
+            len(diff.upserts) + len(diff.deletes),
         )
-        return self._after_step(session, row, live, diff, definition, now, since, actor=actor)
 
     def cancel(
         self, session: Session, instance_id: int, *, actor: str | None = None, reason: str = ""
@@ -232,19 +287,21 @@ class Runtime:
         Raises:
             NotFoundError, ConflictError (not running).
         """
-        row, live = self.store.checkout(session, instance_id)
-        if row.status != "running":
+        head, live = self.store.checkout(session, instance_id)
+        if head.status != "running":
             self.store.cache.put(live)
-            raise ConflictError(f"instance {instance_id} is {row.status}, not running")
-        definition = self.definitions.get(session, row.definition_id)
+            raise ConflictError(f"instance {instance_id} is {head.status}, not running")
         now = self.clock()
         since = time.time()
         self._run(lambda: live.workflow.cancel())
-        row.status = "cancelled"
-        row.updated_at = now
-        diff = self.store.save(session, row, live, since)
-        self._event(session, instance_id, now, "cancelled", actor=actor, detail={"reason": reason})
-        return self._after_step(session, row, live, diff, definition, now, since, actor=actor)
+        diff = self.store.diff(live, since)
+        proj = _project(live, diff.unfinished, diff.candidates, since)
+        values = {"status": "cancelled", "ended_at": now, "active_stages": []}
+        revision = self.store.save(session, head, live, diff, values, now)
+        events = [_event_row(instance_id, now, "cancelled", actor=actor, detail={"reason": reason})]
+        proj.finished = False  # cancelled, not completed
+        self._write_projection(session, instance_id, live, proj, now, events, actor=actor)
+        return StepResult(instance_id, revision, "cancelled", [], None, len(diff.upserts) + len(diff.deletes))
 
     # -- queries ---------------------------------------------------------------------
 
@@ -264,7 +321,7 @@ class Runtime:
 
     # -- internals -------------------------------------------------------------------
 
-    def _validate(self, definition: DefinitionVersion, task: Task, data: dict[str, Any]) -> None:
+    def _validate(self, definition: DefinitionInfo, task: Task, data: dict[str, Any]) -> None:
         form = properties_of(task.task_spec).get(FORM_PROPERTY)
         if form is None:
             return
@@ -283,138 +340,139 @@ class Runtime:
             spec = getattr(exc, "task_spec", None)
             eid = element_id(spec) if spec is not None else None
             raise WorkflowExecutionError(str(exc).split("\n")[0], eid) from exc
-
-    def _after_step(
-        self,
-        session: Session,
-        row: WorkflowInstance,
-        live: LiveInstance,
-        diff: TaskDiff,
-        definition: DefinitionVersion,
-        now: datetime,
-        since: float,
-        *,
-        actor: str | None,
-    ) -> StepResult:
-        ready: dict[str, Task] = {}
-        unfinished = False
-        end_event = None
-        for key, task in diff.candidates:
-            state = task._state
-            if state & TaskState.NOT_FINISHED_MASK:
-                unfinished = True
-                if state == TaskState.READY and task.task_spec.manual:
-                    ready[str(task.id)] = task
-            elif (
-                key == ""
-                and state == TaskState.COMPLETED
-                and task.last_state_change >= since
-                and isinstance(task.task_spec, EndEvent)
-            ):
-                end_event = element_id(task.task_spec)
-        new_ids = [tid for tid in ready if tid not in live.open_human_tasks]
-        gone = live.open_human_tasks.difference(ready)
-        result = StepResult(
-            row.id, row.revision, row.status, rows_written=len(diff.upserts) + len(diff.deletes)
-        )
-        if gone:
-            # completed ones are marked by `complete`; anything else left the tree unfinished
-            session.execute(
-                update(HumanTask)
-                .where(
-                    HumanTask.instance_id == row.id, HumanTask.task_id.in_(gone), HumanTask.state == "ready"
-                )
-                .values(state="cancelled", completed_at=now)
-            )
-        for tid in new_ids:
-            task = ready[tid]
-            if _depth(task) > MAX_TREE_DEPTH:
-                raise WorkflowLimitError(
-                    "the instance has looped too many times to run safely; cancel it and start a new one",
-                    element_id(task.task_spec),
-                )
-            self._project_ready(session, row.id, task, now)
-            result.ready.append(element_id(task.task_spec))
-        live.open_human_tasks = set(ready)
-        stages = sorted({p for t in ready.values() if (p := properties_of(t.task_spec).get(STAGE_PROPERTY))})
-        values: dict[str, Any] = {}
-        if stages != row.active_stages:
-            values["active_stages"] = stages
-        if not unfinished and row.status == "running":
-            values.update(status="completed", ended_at=now, end_event=end_event)
-            self._event(session, row.id, now, "completed", actor=actor, detail={"end_event": end_event})
-        elif row.status == "cancelled" and row.ended_at is None:
-            values["ended_at"] = now
-        if values:
-            # a plain UPDATE: the revision was already bumped and checked by the store
-            session.execute(update(WorkflowInstance).where(WorkflowInstance.id == row.id).values(**values))
-            for k, v in values.items():
-                set_committed_value(row, k, v)  # keep the loaded object in step without another flush
-        result.status = values.get("status", row.status)
-        result.end_event = end_event
-        return result
-
-    def _project_ready(self, session: Session, instance_id: int, task: Task, now: datetime) -> None:
-        props = properties_of(task.task_spec)
-        info = ReadyTask(
-            instance_id=instance_id,
-            task_id=str(task.id),
-            bpmn_id=element_id(task.task_spec),
-            title=task.task_spec.bpmn_name or element_id(task.task_spec),
-            lane=task.task_spec.lane,
-            stage=props.get(STAGE_PROPERTY),
-            form=props.get(FORM_PROPERTY),
-            properties=props,
-            ready_at=now,
-            data=task.data,
-        )
-        extra = dict(self.policy.on_ready(session, info))
-        session.execute(
-            insert(HumanTask).values(
-                instance_id=instance_id,
-                task_id=info.task_id,
-                bpmn_id=info.bpmn_id,
-                title=info.title,
-                lane=info.lane,
-                stage=info.stage,
-                form=info.form,
-                properties=props,
-                state="ready",
-                created_at=now,
-                **extra,
-            )
-        )
-        self._event(session, instance_id, now, "task_ready", task=task, props=props)
+        except RecursionError as exc:
+            raise WorkflowLimitError("the instance is too deep to run (endless loop?)") from exc
 
     @staticmethod
-    def _event(
+    def _head_values(head: InstanceHead, proj: _Projection, now: datetime) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if proj.stages != head.active_stages:
+            values["active_stages"] = proj.stages
+        if proj.finished and head.status == "running":
+            values.update(status="completed", ended_at=now, end_event=proj.end_event)
+        return values
+
+    def _write_projection(
+        self,
         session: Session,
         instance_id: int,
-        at: datetime,
-        kind: str,
+        live: LiveInstance,
+        proj: _Projection,
+        now: datetime,
+        events: list[dict[str, Any]],
         *,
-        task: Task | None = None,
-        actor: str | None = None,
-        decision: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-        props: Mapping[str, str] | None = None,
+        actor: str | None,
     ) -> None:
-        values: dict[str, Any] = {
-            "instance_id": instance_id,
-            "at": at,
-            "kind": kind,
-            "actor": actor,
-            "decision": decision,
-            "detail": dict(detail or {}),
-        }
-        if task is not None:
-            values.update(
-                task_id=str(task.id),
-                bpmn_id=element_id(task.task_spec),
-                lane=task.task_spec.lane,
-                stage=(props or {}).get(STAGE_PROPERTY),
+        conn = session.connection()
+        if proj.gone:
+            # anything that left the tree unfinished without being completed was withdrawn
+            conn.execute(
+                _CANCEL_HUMAN, {"b_instance": instance_id, "b_tasks": sorted(proj.gone), "b_at": now}
             )
-        session.execute(insert(Event).values(**values))
+        new_rows = []
+        for task in proj.ready_new:
+            info = _ready_info(instance_id, task, now)
+            extra = self.policy.on_ready(session, info)
+            row = {
+                "instance_id": instance_id,
+                "task_id": info.task_id,
+                "bpmn_id": info.bpmn_id,
+                "title": info.title,
+                "lane": info.lane,
+                "stage": info.stage,
+                "form": info.form,
+                "properties": dict(info.properties),
+                "state": "ready",
+                "created_at": now,
+                "completed_at": None,
+                "completed_by": None,
+            }
+            row.update({k: extra.get(k) for k in _HUMAN_EXTRA_KEYS})
+            new_rows.append(row)
+            events.append(_event_row(instance_id, now, "task_ready", task=task))
+        if new_rows:
+            conn.execute(_INSERT_HUMAN, new_rows)
+        if proj.finished:
+            events.append(
+                _event_row(instance_id, now, "completed", actor=actor, detail={"end_event": proj.end_event})
+            )
+        conn.execute(_INSERT_EVENT, events)
+        live.open_human_tasks = proj.open_ids
+
+
+def _project(
+    live: LiveInstance, unfinished: list[tuple[str, Task]], changed: list[tuple[str, Task]], since: float
+) -> _Projection:
+    """Derive projection changes from the unfinished tasks and those the step changed.
+
+    Raises:
+        WorkflowLimitError: a new task sits too deep in the tree for SpiffWorkflow to run safely.
+    """
+    ready = {
+        str(task.id): task
+        for _key, task in unfinished
+        if task._state == TaskState.READY and task.task_spec.manual
+    }
+    end_event = None
+    for key, task in changed:
+        if (
+            key == ""
+            and task._state == TaskState.COMPLETED
+            and task.last_state_change >= since
+            and isinstance(task.task_spec, EndEvent)
+        ):
+            end_event = element_id(task.task_spec)
+    ready_new = [t for tid, t in ready.items() if tid not in live.open_human_tasks]
+    for task in ready_new:
+        if _depth(task) > MAX_TREE_DEPTH:
+            raise WorkflowLimitError(
+                "the instance has looped too many times to run safely; cancel it and start a new one",
+                element_id(task.task_spec),
+            )
+    stages = sorted({p for t in ready.values() if (p := properties_of(t.task_spec).get(STAGE_PROPERTY))})
+    return _Projection(
+        ready_new, live.open_human_tasks.difference(ready), set(ready), stages, not unfinished, end_event
+    )
+
+
+def _ready_info(instance_id: int, task: Task, now: datetime) -> ReadyTask:
+    props = properties_of(task.task_spec)
+    return ReadyTask(
+        instance_id=instance_id,
+        task_id=str(task.id),
+        bpmn_id=element_id(task.task_spec),
+        title=task.task_spec.bpmn_name or element_id(task.task_spec),
+        lane=task.task_spec.lane,
+        stage=props.get(STAGE_PROPERTY),
+        form=props.get(FORM_PROPERTY),
+        properties=props,
+        ready_at=now,
+        data=task.data,
+    )
+
+
+def _event_row(
+    instance_id: int,
+    at: datetime,
+    kind: str,
+    *,
+    task: Task | None = None,
+    actor: str | None = None,
+    decision: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(_EVENT_KEYS)
+    row.update(
+        instance_id=instance_id, at=at, kind=kind, actor=actor, decision=decision, detail=dict(detail or {})
+    )
+    if task is not None:
+        row.update(
+            task_id=str(task.id),
+            bpmn_id=element_id(task.task_spec),
+            lane=task.task_spec.lane,
+            stage=properties_of(task.task_spec).get(STAGE_PROPERTY),
+        )
+    return row
 
 
 def _find_task(live: LiveInstance, task_id: str) -> Task:

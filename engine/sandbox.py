@@ -45,9 +45,19 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 __all__ = [
-    "DEFAULT_TIME_LIMIT", "MAX_INT_BITS", "MAX_RANGE", "MAX_SEQUENCE_LENGTH", "SAFE_BUILTINS",
-    "RestrictedEnvironment", "SandboxError", "SandboxedScriptEngine", "ScriptPolicyError",
-    "ScriptTimeoutError", "ServiceTaskNotSupportedError", "check_expression", "check_script",
+    "DEFAULT_TIME_LIMIT",
+    "MAX_INT_BITS",
+    "MAX_RANGE",
+    "MAX_SEQUENCE_LENGTH",
+    "SAFE_BUILTINS",
+    "RestrictedEnvironment",
+    "SandboxError",
+    "SandboxedScriptEngine",
+    "ScriptPolicyError",
+    "ScriptTimeoutError",
+    "ServiceTaskNotSupportedError",
+    "check_expression",
+    "check_script",
 ]
 
 DEFAULT_TIME_LIMIT = 1.0
@@ -57,9 +67,6 @@ MAX_INT_BITS = 100_000
 # Upstream's line-number lookup searches the traceback for this file name.
 _FILENAME = "<string>"
 _COMPILE_CACHE_SIZE = 2048
-
-
-# -- Exceptions ---------------------------------------------------------------
 
 
 class SandboxError(Exception):
@@ -85,11 +92,7 @@ class ServiceTaskNotSupportedError(SandboxError):
 
 
 class _DeadlineExceeded(BaseException):
-    # BaseException so that ``except Exception`` in a script cannot swallow it.
-    pass
-
-
-# -- Guards ---------------------------------------------------------------------
+    """BaseException so that ``except Exception`` in a script cannot swallow it."""
 
 
 def _safe_range(*args: int) -> range:
@@ -142,9 +145,18 @@ def _guarded_mul(a: Any, b: Any) -> Any:
 
 
 _INPLACE_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": _guarded_mul, "/=": operator.itruediv,
-    "%=": operator.imod, "**=": _guarded_pow, "<<=": _guarded_lshift, ">>=": operator.irshift,
-    "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand, "//=": operator.ifloordiv,
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": _guarded_mul,
+    "/=": operator.itruediv,
+    "%=": operator.imod,
+    "**=": _guarded_pow,
+    "<<=": _guarded_lshift,
+    ">>=": operator.irshift,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "&=": operator.iand,
+    "//=": operator.ifloordiv,
     "@=": operator.imatmul,
 }
 
@@ -169,8 +181,15 @@ def _build_builtins() -> dict[str, Any]:
     # class creation, attribute writes, raw addresses, exceptions that bypass
     # ``except Exception`` in the engine.
     for name in (
-        "__build_class__", "setattr", "delattr", "id", "_getattr_",
-        "BaseException", "KeyboardInterrupt", "SystemExit", "GeneratorExit",
+        "__build_class__",
+        "setattr",
+        "delattr",
+        "id",
+        "_getattr_",
+        "BaseException",
+        "KeyboardInterrupt",
+        "SystemExit",
+        "GeneratorExit",
     ):
         builtins.pop(name, None)
     builtins.update(
@@ -178,14 +197,36 @@ def _build_builtins() -> dict[str, Any]:
         pow=_guarded_pow,
         # Iterate in C, bypassing _getiter_: harmless here because _getiter_
         # is not an access-control hook for plain task data.
-        len=len, min=min, max=max, sum=sum, abs=abs, round=round, sorted=sorted,
-        any=any, all=all, int=int, float=float, str=str, bool=bool, list=list,
-        dict=dict, set=set, frozenset=frozenset, tuple=tuple, enumerate=enumerate,
-        zip=zip, isinstance=isinstance, reversed=reversed,
+        len=len,
+        min=min,
+        max=max,
+        sum=sum,
+        abs=abs,
+        round=round,
+        sorted=sorted,
+        any=any,
+        all=all,
+        int=int,
+        float=float,
+        str=str,
+        bool=bool,
+        list=list,
+        dict=dict,
+        set=set,
+        frozenset=frozenset,
+        tuple=tuple,
+        enumerate=enumerate,
+        zip=zip,
+        isinstance=isinstance,
+        reversed=reversed,
         # Safe: every callable they can reach is itself sandboxed or builtin.
-        map=map, filter=filter,
+        map=map,
+        filter=filter,
         # Plain classes; see test_sandbox's reachability check.
-        datetime=datetime, date=date, timedelta=timedelta, timezone=timezone,
+        datetime=datetime,
+        date=date,
+        timedelta=timedelta,
+        timezone=timezone,
     )
     return builtins
 
@@ -211,9 +252,6 @@ _GUARDS: dict[str, Any] = {
 _TICK = "_tick_"
 # Left in the globals by the print collector RestrictedPython injects.
 _INJECTED_NAMES = frozenset({"__builtins__", _TICK, "_print", *_GUARDS})
-
-
-# -- Compilation ----------------------------------------------------------------
 
 
 _N = TypeVar("_N", bound=ast.AST)
@@ -318,10 +356,8 @@ def _compile_or_raise(source: str, mode: Literal["eval", "exec"]) -> CodeType:
     compiled = _compile(source, mode)
     if compiled.code is None:
         kind = "expression" if mode == "eval" else "script"
-        raise ScriptPolicyError(
-            f"Refused {kind}: {compiled.error}",
-            (_FILENAME, compiled.lineno or 0, 0, None),
-        )
+        location = (_FILENAME, compiled.lineno or 0, 0, None)
+        raise ScriptPolicyError(f"Refused {kind}: {compiled.error}", location)
     return compiled.code
 
 
@@ -349,9 +385,6 @@ def check_script(source: str) -> str | None:
     return _compile(source, "exec").error
 
 
-# -- Time limit ----------------------------------------------------------------
-
-
 class _Deadline:
     """Per-run deadline; ``tick`` is injected as ``_tick_``."""
 
@@ -373,9 +406,6 @@ class _Deadline:
         return ScriptTimeoutError(f"Script exceeded the time limit of {self.limit:g} s and was stopped")
 
 
-# -- Environment ---------------------------------------------------------------
-
-
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """Script environment with the semantics of SpiffWorkflow's
     ``TaskDataEnvironment``, but compiling and running code in the sandbox.
@@ -386,10 +416,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """
 
     def __init__(
-        self,
-        environment_globals: dict[str, Any] | None = None,
-        *,
-        time_limit: float = DEFAULT_TIME_LIMIT,
+        self, environment_globals: dict[str, Any] | None = None, *, time_limit: float = DEFAULT_TIME_LIMIT
     ) -> None:
         """Creates the environment.
 
@@ -517,9 +544,6 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             )
 
 
-# -- Engine ----------------------------------------------------------------------
-
-
 class SandboxedScriptEngine(PythonScriptEngine):
     """``PythonScriptEngine`` running all code in a :class:`RestrictedEnvironment`."""
 
@@ -549,11 +573,8 @@ class SandboxedScriptEngine(PythonScriptEngine):
             se.add_note(f"Error evaluating expression '{expression}'")
             raise se
         except Exception as err:
-            raise WorkflowTaskException(
-                f"Error evaluating expression '{expression}': {err.__class__.__name__}: {err}",
-                task=task,
-                exception=err,
-            ) from err
+            message = f"Error evaluating expression '{expression}': {err.__class__.__name__}: {err}"
+            raise WorkflowTaskException(message, task=task, exception=err) from err
 
     def call_service(self, task: Any, **kwargs: Any) -> Any:
         """Service tasks are not supported (upstream's error path is broken).

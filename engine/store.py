@@ -4,27 +4,29 @@ A live workflow is checked out of the cache for one step and returned only after
 step's transaction commits. A step that fails leaves nothing behind: the database rolls
 back and the mutated in-memory workflow is dropped. The cache is version-checked: an
 instance changed by another process (higher `revision`) is reloaded from the database.
+
+The step path uses SQLAlchemy Core statements built once, on the session's connection:
+a completion costs a handful of statements whatever the instance's history.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from .db import after_commit
-from .definitions import DefinitionRegistry
+from .definitions import DefinitionInfo, DefinitionRegistry
 from .errors import ConflictError, NotFoundError
-from .models import DefinitionVersion, HumanTask, TaskData, TaskRow, WorkflowInstance
+from .models import HumanTask, TaskData, TaskRow, WorkflowInstance
 from .serialization import (
     SERIALIZER_VERSION,
     StoredTask,
@@ -33,6 +35,67 @@ from .serialization import (
     diff_tasks,
     iter_all_tasks,
 )
+
+_INSTANCE = cast(Table, WorkflowInstance.__table__)
+_TASK_ROW = cast(Table, TaskRow.__table__)
+_TASK_DATA = cast(Table, TaskData.__table__)
+
+_SELECT_HEAD = select(
+    _INSTANCE.c.id,
+    _INSTANCE.c.definition_id,
+    _INSTANCE.c.revision,
+    _INSTANCE.c.status,
+    _INSTANCE.c.active_stages,
+    _INSTANCE.c.serializer_version,
+    _INSTANCE.c.meta_json,
+).where(_INSTANCE.c.id == bindparam("instance_id"))
+_SELECT_HEAD_LOCKED = _SELECT_HEAD.with_for_update()
+_SELECT_ROWS = (
+    select(
+        _TASK_ROW.c.id, _TASK_ROW.c.workflow_key, _TASK_ROW.c.body, _TASK_ROW.c.data_hash, _TASK_DATA.c.body
+    )
+    .join(_TASK_DATA, _TASK_DATA.c.hash == _TASK_ROW.c.data_hash)
+    .where(_TASK_ROW.c.instance_id == bindparam("instance_id"))
+)
+_HUMAN_TASK = cast(Table, HumanTask.__table__)
+_SELECT_OPEN = select(_HUMAN_TASK.c.task_id).where(
+    _HUMAN_TASK.c.instance_id == bindparam("instance_id"), _HUMAN_TASK.c.state == "ready"
+)
+# SET columns come from the parameters of each call
+_UPDATE_HEAD = update(_INSTANCE).where(
+    _INSTANCE.c.id == bindparam("b_id"), _INSTANCE.c.revision == bindparam("b_revision")
+)
+_DELETE_ROWS = delete(_TASK_ROW).where(
+    _TASK_ROW.c.instance_id == bindparam("instance_id"), _TASK_ROW.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _upserts(ins: Any) -> tuple[Any, Any]:
+    data = ins(_TASK_DATA).on_conflict_do_nothing(index_elements=["hash"])
+    rows = ins(_TASK_ROW)
+    rows = rows.on_conflict_do_update(
+        index_elements=["instance_id", "id"],
+        set_={
+            "workflow_key": rows.excluded.workflow_key,
+            "body": rows.excluded.body,
+            "data_hash": rows.excluded.data_hash,
+        },
+    )
+    return data, rows
+
+
+_UPSERTS = {"postgresql": _upserts(postgresql.insert), "sqlite": _upserts(sqlite.insert)}
+
+
+@dataclass
+class InstanceHead:
+    """The instance row as a step needs it (a plain copy, not an ORM object)."""
+
+    id: int
+    definition_id: int
+    revision: int
+    status: str
+    active_stages: list[str]
 
 
 @dataclass
@@ -67,6 +130,11 @@ class WorkflowCache:
             return live
         return None
 
+    def peek(self, instance_id: int) -> LiveInstance | None:
+        """The cached instance, left in place (tests compare it with the database)."""
+        with self._lock:
+            return self._items.get(instance_id)
+
     def put(self, live: LiveInstance) -> None:
         """Keep an instance warm (after its step committed)."""
         if self.capacity <= 0:
@@ -94,6 +162,8 @@ class InstanceStore:
         definitions: the definition registry (for cached specs).
         script_engine: factory for the script engine every loaded workflow runs with.
         cache: the live-workflow cache.
+        verify: after every save, re-encode the whole workflow and fail if the incremental
+            rows differ (tests switch it on; it costs a full serialization per step).
     """
 
     def __init__(
@@ -102,7 +172,10 @@ class InstanceStore:
         definitions: DefinitionRegistry,
         script_engine: Callable[[], Any],
         cache: WorkflowCache | None = None,
+        *,
+        verify: bool = False,
     ) -> None:
+        self.verify = verify
         self.codec = codec
         self.definitions = definitions
         self.script_engine = script_engine()
@@ -110,72 +183,66 @@ class InstanceStore:
 
     # -- creating and loading --------------------------------------------------------
 
-    def new_workflow(self, definition: DefinitionVersion) -> BpmnWorkflow:
+    def new_workflow(self, definition: DefinitionInfo) -> BpmnWorkflow:
         """A fresh workflow for a definition version, bound to the sandboxed script engine."""
         spec, subs = self.definitions.spec_for(definition)
         return BpmnWorkflow(spec, subs, script_engine=self.script_engine)
 
     def checkout(
         self, session: Session, instance_id: int, *, lock: bool = True
-    ) -> tuple[WorkflowInstance, LiveInstance]:
-        """Fetch an instance row and its live workflow for a step.
+    ) -> tuple[InstanceHead, LiveInstance]:
+        """Fetch an instance's head and its live workflow for a step.
 
         Args:
             session: the unit of work.
             instance_id: the instance.
             lock: take a row lock (PostgreSQL) so concurrent steps queue and then see the
-                new revision instead of interleaving.
+                new revision instead of interleaving. SQLite writers already queue.
 
         Raises:
             NotFoundError: no such instance.
         """
-        stmt = (
-            select(WorkflowInstance)
-            .where(WorkflowInstance.id == instance_id)
-            .execution_options(populate_existing=True)  # the identity map may hold an older revision
-        )
-        if lock and session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = session.scalars(stmt).one_or_none()
+        conn = session.connection()
+        stmt = _SELECT_HEAD_LOCKED if lock and conn.dialect.name == "postgresql" else _SELECT_HEAD
+        row = conn.execute(stmt, {"instance_id": instance_id}).one_or_none()
         if row is None:
             raise NotFoundError(f"no instance {instance_id}")
+        head = InstanceHead(
+            row.id, row.definition_id, row.revision, row.status, list(row.active_stages or [])
+        )
         live = self.cache.take(instance_id, row.revision)
         if live is None:
             live = self._load(session, row)
-        return row, live
+        return head, live
 
     def load(self, session: Session, instance_id: int) -> BpmnWorkflow:
         """A private copy of an instance's workflow, always read from the database."""
-        row = session.get(WorkflowInstance, instance_id)
+        row = session.connection().execute(_SELECT_HEAD, {"instance_id": instance_id}).one_or_none()
         if row is None:
             raise NotFoundError(f"no instance {instance_id}")
         return self._load(session, row).workflow
 
-    def _load(self, session: Session, row: WorkflowInstance) -> LiveInstance:
-        result = session.execute(
-            select(TaskRow.id, TaskRow.workflow_key, TaskRow.body, TaskRow.data_hash, TaskData.body)
-            .join(TaskData, TaskData.hash == TaskRow.data_hash)
-            .where(TaskRow.instance_id == row.id)
-        )
+    def _load(self, session: Session, head: Any) -> LiveInstance:
+        conn = session.connection()
         rows: dict[str, StoredTask] = {}
         payloads: dict[str, str] = {}
-        for task_id, key, body, dhash, payload in result:
+        for task_id, key, body, dhash, payload in conn.execute(_SELECT_ROWS, {"instance_id": head.id}):
             rows[task_id] = StoredTask(key, body, dhash)
             payloads[dhash] = payload
-        definition = self.definitions.get(session, row.definition_id)
-        if self.codec.needs_migration(row.serializer_version):
+        definition = self.definitions.info(session, head.definition_id)
+        if self.codec.needs_migration(head.serializer_version):
             dicts = self.codec.spec_dicts(definition.spec_json)
-            dct = self.codec.assemble(row.meta_json, rows, payloads, dicts["spec"], dicts["subprocess_specs"])
+            dct = self.codec.assemble(
+                head.meta_json, rows, payloads, dicts["spec"], dicts["subprocess_specs"]
+            )
             rows = {}  # every row is rewritten in the current format at the next save
         else:
             spec, subs = self.definitions.spec_for(definition)
-            dct = self.codec.assemble(row.meta_json, rows, payloads, spec, subs)
-        workflow = self.codec.restore(dct, row.serializer_version)
+            dct = self.codec.assemble(head.meta_json, rows, payloads, spec, subs)
+        workflow = self.codec.restore(dct, head.serializer_version)
         workflow.script_engine = self.script_engine
-        open_tasks = session.scalars(
-            select(HumanTask.task_id).where(HumanTask.instance_id == row.id, HumanTask.state == "ready")
-        )
-        return LiveInstance(row.id, row.definition_id, row.revision, workflow, rows, set(open_tasks))
+        open_tasks = set(conn.execute(_SELECT_OPEN, {"instance_id": head.id}).scalars())
+        return LiveInstance(head.id, head.definition_id, head.revision, workflow, rows, open_tasks)
 
     # -- saving ----------------------------------------------------------------------
 
@@ -194,62 +261,77 @@ class InstanceStore:
         after_commit(session, lambda: self.cache.put(live))
         return diff
 
-    def save(self, session: Session, row: WorkflowInstance, live: LiveInstance, since: float) -> TaskDiff:
-        """Write what a step changed, guarded by the instance revision.
+    def diff(self, live: LiveInstance, since: float) -> TaskDiff:
+        """What a step changed (see `engine.serialization.diff_tasks`)."""
+        return diff_tasks(self.codec, live.workflow, live.rows, since)
+
+    def save(
+        self,
+        session: Session,
+        head: InstanceHead,
+        live: LiveInstance,
+        diff: TaskDiff,
+        values: Mapping[str, Any],
+        now: datetime,
+    ) -> int:
+        """Write a step: the instance row (guarded by its revision) and the changed tasks.
 
         Args:
             session: the unit of work.
-            row: the instance row from `checkout` (already carrying the step's status changes).
+            head: the instance head from `checkout`.
             live: the live instance after the step.
-            since: `time.time()` taken just before the step began.
+            diff: from `diff`.
+            values: other instance columns to set (status, active_stages...).
+            now: the step's time.
 
         Returns:
-            The rows written.
+            The new revision.
 
         Raises:
             ConflictError: the instance changed since it was loaded.
         """
-        diff = diff_tasks(self.codec, live.workflow, live.rows, since)
-        row.meta_json = self.codec.encode_meta(live.workflow)
-        row.serializer_version = SERIALIZER_VERSION
-        try:
-            session.flush()  # UPDATE ... WHERE revision = :loaded -- the optimistic lock
-        except StaleDataError as exc:
-            raise ConflictError(
-                f"instance {live.instance_id} was changed by someone else; reload and try again"
-            ) from exc
-        self._write_rows(session, row.id, diff)
+        conn = session.connection()
+        new_revision = head.revision + 1
+        result = conn.execute(
+            _UPDATE_HEAD,
+            {
+                "b_id": head.id,
+                "b_revision": head.revision,
+                "revision": new_revision,
+                "meta_json": self.codec.encode_meta(live.workflow),
+                "serializer_version": SERIALIZER_VERSION,
+                "updated_at": now,
+                **values,
+            },
+        )
+        if result.rowcount != 1:
+            raise ConflictError(f"instance {head.id} was changed by someone else; reload and try again")
+        self._write_rows(session, head.id, diff)
         live.rows.update(diff.upserts)
         for task_id in diff.deletes:
             live.rows.pop(task_id, None)
-        live.revision = row.revision
+        live.revision = head.revision = new_revision
+        if self.verify:
+            self._verify(live)
         after_commit(session, lambda: self.cache.put(live))
-        return diff
+        return new_revision
+
+    def _verify(self, live: LiveInstance) -> None:
+        _meta, rows, _payloads = self.codec.encode_all(live.workflow)
+        if rows != live.rows:
+            stale = sorted(k for k in rows.keys() | live.rows.keys() if rows.get(k) != live.rows.get(k))
+            raise AssertionError(f"incremental save of instance {live.instance_id} missed tasks {stale}")
 
     def _write_rows(self, session: Session, instance_id: int, diff: TaskDiff) -> None:
-        dialect = session.get_bind().dialect.name
-        ins: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        conn = session.connection()
+        insert_data, upsert_rows = _UPSERTS[conn.dialect.name]
         if diff.payloads:
-            session.execute(
-                ins(TaskData).on_conflict_do_nothing(index_elements=["hash"]),
-                [{"hash": h, "body": b} for h, b in diff.payloads.items()],
-            )
+            conn.execute(insert_data, [{"hash": h, "body": b} for h, b in diff.payloads.items()])
         if diff.deletes:
-            session.execute(
-                delete(TaskRow).where(TaskRow.instance_id == instance_id, TaskRow.id.in_(diff.deletes))
-            )
+            conn.execute(_DELETE_ROWS, {"instance_id": instance_id, "ids": diff.deletes})
         if diff.upserts:
-            stmt = ins(TaskRow)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["instance_id", "id"],
-                set_={
-                    "workflow_key": stmt.excluded.workflow_key,
-                    "body": stmt.excluded.body,
-                    "data_hash": stmt.excluded.data_hash,
-                },
-            )
-            session.execute(
-                stmt,
+            conn.execute(
+                upsert_rows,
                 [
                     {
                         "instance_id": instance_id,
@@ -263,7 +345,7 @@ class InstanceStore:
             )
 
 
-def new_instance_row(definition: DefinitionVersion, now: datetime) -> WorkflowInstance:
+def new_instance_row(definition: DefinitionInfo, now: datetime) -> WorkflowInstance:
     """An instance row for a definition, not yet added to a session."""
     return WorkflowInstance(
         definition_id=definition.id,
@@ -277,4 +359,4 @@ def new_instance_row(definition: DefinitionVersion, now: datetime) -> WorkflowIn
     )
 
 
-__all__ = ["InstanceStore", "LiveInstance", "WorkflowCache", "new_instance_row"]
+__all__ = ["InstanceHead", "InstanceStore", "LiveInstance", "WorkflowCache", "new_instance_row"]

@@ -56,7 +56,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def services(database_url: str, clock: FakeClock) -> Iterator[Services]:
     """Baton's services on an empty store."""
-    svc = build_services(database_url, definitions_dir=ROOT / "definitions", clock=clock)
+    svc = build_services(
+        database_url, definitions_dir=ROOT / "definitions", clock=clock, verify_persistence=True
+    )
     svc.db.create_all()
     yield svc
     svc.db.dispose()

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from SpiffWorkflow.task import TaskState
 from sqlalchemy import func, select
 
 from engine.errors import ConflictError, FormValidationError, TaskNotReadyError
 from engine.models import Event, HumanTask, TaskData, TaskRow, WorkflowInstance
 from workflows.engagements import complete_task, start_engagement
+from workflows.samples import STORIES
 from workflows.services import Services, build_services
-
-from .stories import STORIES
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = STORIES["happy_path"].steps[0]
@@ -118,16 +118,17 @@ def test_the_optimistic_lock_catches_a_writer_that_loaded_before_another_commit(
     other = build_services(deployed.db.url, definitions_dir=deployed.definitions_dir)
     try:
         session = deployed.db.sessions()
-        row, live = deployed.store.checkout(session, instance_id, lock=False)
+        head, live = deployed.store.checkout(session, instance_id, lock=False)
         session.commit()  # release SQLite's lock; the objects stay loaded
         with other.db.unit_of_work() as s2:
             complete_task(s2, other, engagement_id, FIRST.task, FIRST.data)
-        task = live.workflow.get_tasks(state=16, manual=True)[0]
+        task = live.workflow.get_tasks(state=TaskState.READY, manual=True)[0]
         task.set_data(**FIRST.data)
         task.run()
         live.workflow.do_engine_steps()
+        diff = deployed.store.diff(live, since=0.0)
         with pytest.raises(ConflictError, match="changed by someone else"):
-            deployed.store.save(session, row, live, since=0.0)
+            deployed.store.save(session, head, live, diff, {}, deployed.runtime.clock())
         session.rollback()
         session.close()
     finally:
@@ -159,11 +160,11 @@ KILLER = textwrap.dedent(
     where = sys.argv[1]
     svc = build_services({url!r}, definitions_dir={defs!r})
     if where == "mid-step":
-        original = engine.runtime.Runtime._project_ready
+        original = engine.runtime.Runtime._write_projection
         def die(self, *a, **k):
-            original(self, *a, **k)      # some rows are written, the transaction is open
+            original(self, *a, **k)  # every row of the step is written, the transaction is open
             os.kill(os.getpid(), signal.SIGKILL)
-        engine.runtime.Runtime._project_ready = die
+        engine.runtime.Runtime._write_projection = die
     else:
         # kill right after COMMIT returns
         original_commit = svc.db.sessions.class_.commit

@@ -14,9 +14,8 @@ from sqlalchemy import func, select
 
 from engine.models import Event, HumanTask, WorkflowInstance
 from workflows.engagements import complete_task, start_engagement, view_engagement
+from workflows.samples import STORIES, Story
 from workflows.services import Services
-
-from .stories import STORIES, Story
 
 
 def play(services: Services, story: Story, *, check_round_trip: bool = True) -> int:
@@ -44,7 +43,7 @@ def play(services: Services, story: Story, *, check_round_trip: bool = True) -> 
 
 def assert_round_trip(services: Services, instance_id: int) -> None:
     """The instance restored from the database equals the live one, to the last field."""
-    live = services.store.cache._items.get(instance_id)
+    live = services.store.cache.peek(instance_id)
     with services.db.unit_of_work(write=False) as session:
         stored = services.store.load(session, instance_id)
     if live is None:  # caching switched off: compare with a second cold load
@@ -120,7 +119,7 @@ def test_inbox_queries_never_touch_workflows(deployed: Services) -> None:
 
 def test_a_step_writes_only_what_changed(deployed: Services) -> None:
     """Rows written per step stay flat while history grows (QC rework rounds)."""
-    from .stories import qc_rounds_story
+    from workflows.samples import qc_rounds_story
 
     story = qc_rounds_story(30)
     with deployed.db.unit_of_work() as session:

@@ -48,7 +48,9 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 """
 
 DOCTYPE_ALONE = b'<?xml version="1.0"?>\n<!DOCTYPE definitions>\n<definitions/>'
-NETWORK_DTD = b'<?xml version="1.0"?>\n<!DOCTYPE definitions SYSTEM "http://example.com/evil.dtd">\n<definitions/>'
+NETWORK_DTD = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE definitions SYSTEM "http://example.com/evil.dtd">\n<definitions/>'
+)
 PARAMETER_ENTITY = (
     b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY % p SYSTEM "http://example.com/p.dtd"> %p;]>\n<d/>'
 )
@@ -108,8 +110,13 @@ def test_dtd_documents_are_refused(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("codec", "declared"),
-    [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32"),
-     ("utf-8-sig", "UTF-8")],
+    [
+        ("utf-16", "UTF-16"),
+        ("utf-16-le", "UTF-16"),
+        ("utf-16-be", "UTF-16"),
+        ("utf-32", "UTF-32"),
+        ("utf-8-sig", "UTF-8"),
+    ],
 )
 def test_dtd_in_other_encodings_is_refused(codec: str, declared: str) -> None:
     # A byte scan for b"<!DOCTYPE" alone would miss these.

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine.definitions import read_forms_dir
@@ -36,6 +37,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _e(value: object) -> str:
+    """Text from data or errors, escaped so rich prints it as is (not as markup)."""
+    return escape(str(value))
+
+
 def _services(ctx: click.Context) -> Services:
     obj = ctx.ensure_object(dict)
     if "services" not in obj:
@@ -54,17 +60,17 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except FormValidationError as exc:
-            err_console.print(f"[red]error:[/red] the form {exc.form} is invalid:")
+            err_console.print(f"[red]error:[/red] the form {_e(exc.form)} is invalid:")
             for e in exc.errors:
-                err_console.print(f"  - {e.path or '(form)'}: {e.message}")
+                err_console.print(f"  - {_e(e.path or '(form)')}: {_e(e.message)}")
             sys.exit(1)
         except DefinitionError as exc:
             err_console.print("[red]error:[/red] the definition is refused:")
             for issue in exc.issues:
-                err_console.print(f"  - {issue}")
+                err_console.print(f"  - {_e(issue)}")
             sys.exit(1)
         except (EngineError, ValueError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+            err_console.print(f"[red]error:[/red] {_e(exc)}")
             sys.exit(1)
 
     return wrapper
@@ -108,7 +114,7 @@ def init_db(ctx: click.Context, deploy: bool) -> None:
     """Create the tables (and deploy the standard definitions)."""
     services = _services(ctx)
     services.db.create_all()
-    console.print(f"database ready: {services.db.url}")
+    console.print(f"database ready: {_e(services.db.url)}")
     if deploy:
         with unit_of_work(ctx) as session:
             for row, created in deploy_all(session, services, note="initial deployment"):
@@ -144,11 +150,11 @@ def definitions_validate(ctx: click.Context, path: Path, forms_dir: str | None) 
         path.read_bytes(), _forms_for(path, forms_dir), filename=path.name
     )
     if issues:
-        err_console.print(f"[red]{path.name}: {len(issues)} problem(s)[/red]")
+        err_console.print(f"[red]{_e(path.name)}: {len(issues)} problem(s)[/red]")
         for issue in issues:
-            err_console.print(f"  - {issue}")
+            err_console.print(f"  - {_e(issue)}")
         sys.exit(1)
-    console.print(f"[green]{path.name}: valid[/green]")
+    console.print(f"[green]{_e(path.name)}: valid[/green]")
 
 
 @definitions.command("deploy")
@@ -183,10 +189,10 @@ def definitions_list(ctx: click.Context) -> None:
             table.add_row(
                 row.process_id,
                 str(row.version),
-                row.name,
+                _e(row.name),
                 row.deployed_at.strftime("%Y-%m-%d %H:%M"),
-                row.deployed_by or "",
-                row.note,
+                _e(row.deployed_by or ""),
+                _e(row.note),
                 row.content_hash[:12],
             )
         console.print(table)
@@ -233,7 +239,7 @@ def start(
             options=_parse_options(options),
             actor=actor,
         )
-        console.print(f"started engagement {engagement.id}: {client} / {name} ({process_id})")
+        console.print(f"started engagement {engagement.id}: {_e(client)} / {_e(name)} ({_e(process_id)})")
     _print_open_tasks(ctx, engagement_id=engagement.id)
 
 
@@ -246,7 +252,12 @@ def engagements(ctx: click.Context) -> None:
         table = Table("id", "client", "name", "definition", "status", "stage")
         for e, inst in list_engagements(session):
             table.add_row(
-                str(e.id), e.client, e.name, e.process_id, inst.status, ", ".join(inst.active_stages or [])
+                str(e.id),
+                _e(e.client),
+                _e(e.name),
+                e.process_id,
+                inst.status,
+                ", ".join(inst.active_stages or []),
             )
         console.print(table)
 
@@ -260,10 +271,10 @@ def _print_open_tasks(
         for task, e in rows:
             due = task.due_at.strftime("%Y-%m-%d %H:%M") if task.due_at else ""
             table.add_row(
-                f"{e.id} {e.client}",
+                f"{e.id} {_e(e.client)}",
                 task.task_id,
-                f"{task.bpmn_id} — {task.title}",
-                task.lane or "",
+                f"{task.bpmn_id} — {_e(task.title)}",
+                _e(task.lane or ""),
                 task.stage or "",
                 due,
             )
@@ -301,7 +312,7 @@ def complete(ctx: click.Context, engagement_id: int, task: str, data_text: str, 
     with unit_of_work(ctx) as session:
         result = complete_task(session, services, engagement_id, task, data, actor=actor)
     console.print(
-        f"completed {task}; engagement {engagement_id} is {result.status}"
+        f"completed {_e(task)}; engagement {engagement_id} is {result.status}"
         + (f" (ended at {result.end_event})" if result.end_event else "")
     )
     if result.status == "running":
@@ -318,7 +329,7 @@ def show(ctx: click.Context, engagement_id: int) -> None:
     with unit_of_work(ctx, write=False) as session:
         view = view_engagement(session, services, engagement_id)
         e, inst = view.engagement, view.instance
-        console.print(f"[bold]{e.client} — {e.name}[/bold] (engagement {e.id})")
+        console.print(f"[bold]{_e(e.client)} — {_e(e.name)}[/bold] (engagement {e.id})")
         console.print(
             f"definition {view.definition.process_id} v{view.definition.version}; status {inst.status}"
             + (f"; ended at {inst.end_event}" if inst.end_event else "")
@@ -328,8 +339,8 @@ def show(ctx: click.Context, engagement_id: int) -> None:
         for t in view.open_tasks:
             table.add_row(
                 t.task_id,
-                f"{t.bpmn_id} — {t.title}",
-                t.lane or "",
+                f"{t.bpmn_id} — {_e(t.title)}",
+                _e(t.lane or ""),
                 t.due_at.strftime("%Y-%m-%d %H:%M") if t.due_at else "",
             )
         console.print(table)
@@ -339,9 +350,9 @@ def show(ctx: click.Context, engagement_id: int) -> None:
                 ev.at.strftime("%Y-%m-%d %H:%M:%S"),
                 ev.kind,
                 ev.bpmn_id or "",
-                ev.lane or "",
-                ev.actor or "",
-                ev.decision or "",
+                _e(ev.lane or ""),
+                _e(ev.actor or ""),
+                _e(ev.decision or ""),
             )
         console.print(history)
 

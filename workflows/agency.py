@@ -32,7 +32,7 @@ def rule_known_lanes(defn: ParsedDefinition) -> Iterable[LintIssue]:
     for lane in defn.lanes:
         if lane not in LANE_ROLES:
             known = ", ".join(sorted(LANE_ROLES))
-            yield LintIssue(None, f"unknown lane '{lane}' (known lanes: {known})", "lane")
+            yield LintIssue(defn.lane_ids.get(lane), f"unknown lane '{lane}' (known lanes: {known})", "lane")
 
 
 def rule_stage_and_sla(defn: ParsedDefinition) -> Iterable[LintIssue]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.definitions import read_forms_dir
@@ -140,6 +140,27 @@ def find_open_task(session: Session, engagement: Engagement, task_ref: str) -> H
     return rows[0]
 
 
+_HUMAN = cast(Table, HumanTask.__table__)
+_ENGAGEMENT = cast(Table, Engagement.__table__)
+# one indexed query resolves an engagement's task by task id or by open BPMN id
+_LOOKUP_TASK = (
+    select(
+        _ENGAGEMENT.c.instance_id, _HUMAN.c.task_id, _HUMAN.c.bpmn_id, _HUMAN.c.state, _HUMAN.c.completed_by
+    )
+    .select_from(
+        _ENGAGEMENT.outerjoin(
+            _HUMAN,
+            (_HUMAN.c.instance_id == _ENGAGEMENT.c.instance_id)
+            & (
+                (_HUMAN.c.task_id == bindparam("ref"))
+                | ((_HUMAN.c.bpmn_id == bindparam("ref")) & (_HUMAN.c.state == "ready"))
+            ),
+        )
+    )
+    .where(_ENGAGEMENT.c.id == bindparam("engagement_id"))
+)
+
+
 def complete_task(
     session: Session,
     services: Services,
@@ -152,15 +173,38 @@ def complete_task(
 ) -> StepResult:
     """Complete an open task of an engagement with form data.
 
+    Args:
+        session: the unit of work.
+        services: Baton's services.
+        engagement_id: the engagement.
+        task_ref: the task id, or the BPMN id of a single open task.
+        data: the form data.
+        actor: who completes it.
+        expected_revision: optimistic check against the instance revision.
+
     The decision recorded in the event log is the value of the form's ``*_decision``
     field, when it has one.
+
+    Raises:
+        NotFoundError, TaskNotReadyError, ConflictError, FormValidationError,
+        WorkflowExecutionError.
     """
-    engagement = get_engagement(session, engagement_id)
-    task = find_open_task(session, engagement, task_ref)
+    rows = session.connection().execute(_LOOKUP_TASK, {"engagement_id": engagement_id, "ref": task_ref}).all()
+    if not rows:
+        raise NotFoundError(f"no engagement {engagement_id}")
+    matches = [r for r in rows if r.task_id is not None]
+    if not matches:
+        raise NotFoundError(f"engagement {engagement_id} has no open task '{task_ref}'")
+    if len(matches) > 1:
+        raise NotFoundError(f"'{task_ref}' matches {len(matches)} open tasks; use the task id")
+    task = matches[0]
+    if task.state != "ready":
+        who = f" by {task.completed_by}" if task.completed_by else ""
+        raise TaskNotReadyError(f"task {task_ref} ({task.bpmn_id}) was already {task.state}{who}")
     decision = next((str(v) for k, v in data.items() if k.endswith("_decision")), None)
     return services.runtime.complete(
         session,
-        engagement.instance_id,
+        task.instance_id,
         task.task_id,
         data,
         actor=actor,
@@ -174,7 +218,7 @@ def view_engagement(session: Session, services: Services, engagement_id: int) ->
     engagement = get_engagement(session, engagement_id)
     instance = session.get(WorkflowInstance, engagement.instance_id)
     assert instance is not None  # the foreign key guarantees it
-    definition = services.definitions.get(session, instance.definition_id)
+    definition = services.definitions.get(session, instance.definition_id)  # the row: note, deployer...
     return EngagementView(
         engagement=engagement,
         instance=instance,

@@ -9,10 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from engine.db import Database
 from engine.definitions import DefinitionRegistry
+from engine.models import DefinitionVersion
 from engine.runtime import ReadyTask, Runtime
 from engine.sandbox import SandboxedScriptEngine
 from engine.serialization import WorkflowCodec
@@ -52,6 +54,20 @@ class Services:
     calendar: BusinessCalendar
     definitions_dir: Path
 
+    def warm_up(self) -> int:
+        """Load the specs of every deployed version into memory (done once at start-up).
+
+        Returns:
+            How many versions were loaded. A missing schema (before `init-db`) loads none.
+        """
+        if not inspect(self.db.engine).has_table(DefinitionVersion.__tablename__):
+            return 0
+        with self.db.unit_of_work(write=False) as session:
+            ids = list(session.scalars(select(DefinitionVersion.id)))
+            for definition_id in ids:
+                self.definitions.spec_for(self.definitions.info(session, definition_id))
+        return len(ids)
+
 
 def build_services(
     url: str,
@@ -60,6 +76,7 @@ def build_services(
     calendar: BusinessCalendar | None = None,
     clock: Callable[[], datetime] | None = None,
     cache_size: int = 512,
+    verify_persistence: bool = False,
     **engine_kwargs: Any,
 ) -> Services:
     """Build the services for a database URL.
@@ -70,6 +87,7 @@ def build_services(
         calendar: the business calendar (default: ``calendar.toml`` in the definitions folder).
         clock: current-time function (tests inject one).
         cache_size: how many live workflows to keep warm.
+        verify_persistence: check every incremental save against a full encoding (tests).
         **engine_kwargs: passed to the SQLAlchemy engine.
     """
     folder = Path(definitions_dir) if definitions_dir else DEFAULT_DEFINITIONS_DIR
@@ -79,6 +97,8 @@ def build_services(
     db = Database(url, **engine_kwargs)
     codec = WorkflowCodec()
     registry = DefinitionRegistry(codec, rules=AGENCY_RULES)
-    store = InstanceStore(codec, registry, SandboxedScriptEngine, WorkflowCache(cache_size))
+    store = InstanceStore(
+        codec, registry, SandboxedScriptEngine, WorkflowCache(cache_size), verify=verify_persistence
+    )
     runtime = Runtime(registry, store, SlaPolicy(calendar), clock)
     return Services(db, codec, registry, store, runtime, calendar, folder)

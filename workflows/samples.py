@@ -1,12 +1,14 @@
-"""Shared story data for the engagement definitions: engine-independent, no test functions here.
+"""Sample engagements: walks through the standard definitions with form-valid data.
+
+The demo seeds its engagements from these stories; the tests and the benchmarks replay them.
 
 A `Story` is one walk through a definition: the start data and, in order, every user task a person
 completes with the form data they submit. Each step's task is a READY user task at that moment and
 its data validates against the task's form (definitions/forms/<task>.schema.json). Builders below
 return fresh, form-valid data; override fields with keyword arguments.
 
-The engine test suites, the web UI tests and the benchmarks all replay these stories. STORIES is
-module-level and shared: deep-copy a step's data before handing it to anything that may mutate it.
+STORIES is module-level and shared: deep-copy a step's data before handing it to anything that
+may mutate it.
 """
 
 from __future__ import annotations
