@@ -122,7 +122,7 @@ def split(story: Story, rounds: int) -> tuple[list[Step], list[Step]]:
     return story.steps[:start], story.steps[start : start + 2 * SAMPLES]
 
 
-SAMPLES = 10  # production/QC pairs measured per history length
+SAMPLES = 20  # production/QC pairs measured per history length
 
 
 def measure(url: str, rounds_list: list[int], progress: Progress) -> list[dict[str, Any]]:

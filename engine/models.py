@@ -135,13 +135,11 @@ class HumanTask(Base):
         UniqueConstraint("instance_id", "task_id"),
         Index("ix_human_task_open_lane", "state", "lane", "due_at"),
         Index("ix_human_task_open_assignee", "state", "assignee", "due_at"),
-        Index("ix_human_task_open_claimed", "state", "claimed_by"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    instance_id: Mapped[int] = mapped_column(
-        ForeignKey("workflow_instance.id", ondelete="CASCADE"), index=True
-    )
+    # indexed by the (instance_id, task_id) unique constraint
+    instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"))
     task_id: Mapped[str] = mapped_column(String(36))
     bpmn_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300))

@@ -251,7 +251,7 @@ class Runtime:
 
         self._run(step)
         diff = self.store.diff(live, since)
-        proj = _project(live, diff.unfinished, diff.candidates, since)
+        proj = _project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
         revision = self.store.save(session, head, live, diff, self._head_values(head, proj, now), now)
         session.connection().execute(
             _CLOSE_HUMAN,
@@ -295,7 +295,7 @@ class Runtime:
         since = time.time()
         self._run(lambda: live.workflow.cancel())
         diff = self.store.diff(live, since)
-        proj = _project(live, diff.unfinished, diff.candidates, since)
+        proj = _project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
         values = {"status": "cancelled", "ended_at": now, "active_stages": []}
         revision = self.store.save(session, head, live, diff, values, now)
         events = [_event_row(instance_id, now, "cancelled", actor=actor, detail={"reason": reason})]
@@ -424,7 +424,8 @@ def _project(
             end_event = element_id(task.task_spec)
     ready_new = [t for tid, t in ready.items() if tid not in live.open_human_tasks]
     for task in ready_new:
-        if _depth(task) > MAX_TREE_DEPTH:
+        # depth never exceeds the number of tasks: only walk up the tree when it could be deep
+        if len(task.workflow.tasks) > MAX_TREE_DEPTH and _depth(task) > MAX_TREE_DEPTH:
             raise WorkflowLimitError(
                 "the instance has looped too many times to run safely; cancel it and start a new one",
                 element_id(task.task_spec),

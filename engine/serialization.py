@@ -54,9 +54,9 @@ class TaskDiff:
     deletes: list[str] = field(default_factory=list)
     # data payloads by hash, for every upserted row (inserted if not already stored)
     payloads: dict[str, str] = field(default_factory=dict)
-    # tasks the step may have touched (re-encoded), and every unfinished task
+    # tasks the step may have touched (re-encoded), and every unfinished task after it
     candidates: list[tuple[str, Task]] = field(default_factory=list)
-    unfinished: list[tuple[str, Task]] = field(default_factory=list)
+    frontier: Frontier | None = None
 
 
 # Each id is parsed three times per load (as id, as a parent, as a child); UUIDs are immutable.
@@ -109,9 +109,11 @@ class WorkflowCodec:
         FastTaskConverter(Task, self.registry)
         self.serializer = BpmnWorkflowSerializer(self.registry)
         self._encoder = create_encoder(self.registry)
+        # one encoder instance: json.dumps(cls=...) would build a new one per call
+        self._encode = self._encoder(separators=(",", ":")).encode
 
     def _dumps(self, obj: Any) -> str:
-        return json.dumps(obj, cls=self._encoder, separators=(",", ":"))
+        return self._encode(obj)
 
     # -- specs ---------------------------------------------------------------------
 
@@ -292,27 +294,74 @@ def _parents_first(tasks: dict[str, dict[str, Any]], root: str) -> dict[str, dic
     return ordered
 
 
+@dataclass
+class Frontier:
+    """The unfinished tasks of a workflow after a save, and its subprocesses then."""
+
+    tasks: list[tuple[str, Task]]
+    subprocesses: frozenset[UUID]
+
+
 class DirtyTracker:
-    """Finds the tasks a step may have changed without serializing the whole tree.
+    """Finds the tasks a step may have changed without walking or serializing the whole tree.
 
     A task's stored form is its own fields plus its data as a delta from its parent's.
-    Outside a state change, SpiffWorkflow alters a task only by adding or removing a
-    child, or -- for tasks that wait (joins, timers, events) -- by merging data or
-    internal data in place. So after a step the tasks to re-encode are: new tasks, tasks
-    whose state changed since the step began, parents of new or removed tasks, children
-    of changed tasks (their delta is relative to the parent) and waiting/started tasks.
-    `InstanceStore(verify=True)` checks this rule against a full encoding after every save.
+    SpiffWorkflow never changes a finished task again except for its list of children,
+    and it only removes unfinished (predicted) tasks. So every change of a step happens
+    within the *frontier* -- the tasks unfinished before the step -- plus the tasks the
+    step created (appended last to their workflow's task dict). Re-encoded are: new tasks,
+    frontier tasks whose state changed or that wait (joins, timers, events merge data in
+    place), parents of new or removed tasks, and children of changed tasks (their delta is
+    relative to the parent). `InstanceStore(verify=True)` checks the rule after every save.
     """
 
     REENCODE_STATES = TaskState.WAITING | TaskState.STARTED
 
     @classmethod
     def scan(
-        cls, workflow: BpmnWorkflow, known: Mapping[str, StoredTask], since: float
-    ) -> tuple[list[tuple[str, Task]], list[tuple[str, Task]], list[str]]:
-        """Return (tasks to re-encode, unfinished tasks, ids of removed tasks)."""
-        unfinished_mask = TaskState.NOT_FINISHED_MASK
+        cls,
+        workflow: BpmnWorkflow,
+        known: Mapping[str, StoredTask],
+        since: float,
+        frontier: Frontier | None,
+    ) -> tuple[list[tuple[str, Task]], Frontier, list[str]]:
+        """Return (tasks to re-encode, the new frontier, ids of removed tasks).
+
+        Args:
+            workflow: the workflow after the step.
+            known: stored rows by task id.
+            since: `time.time()` taken before the step.
+            frontier: the frontier after the previous save, or None to scan everything.
+        """
+        subprocesses = frozenset(workflow.subprocesses)
+        if frontier is None or not subprocesses.issuperset(frontier.subprocesses):
+            # first step after a load, or a subprocess was deleted (with its finished tasks)
+            return cls._full_scan(workflow, known, since)
+        new = _new_tasks(workflow, known)
+        removed_tasks = [(k, t) for k, t in frontier.tasks if t.workflow.tasks.get(t.id) is not t]
+        changed: dict[UUID, tuple[str, Task]] = {t.id: (k, t) for k, t in new}
         reencode_mask = cls.REENCODE_STATES
+        for key, task in frontier.tasks:
+            if task.id not in changed and (task.last_state_change >= since or task._state & reencode_mask):
+                changed[task.id] = (key, task)
+        parents = {t._parent for _k, t in new + removed_tasks if t._parent is not None}
+        removed = [str(t.id) for _k, t in removed_tasks]
+        gone = {t.id for _k, t in removed_tasks}
+        unfinished_mask = TaskState.NOT_FINISHED_MASK
+        unfinished = [
+            (k, t) for k, t in frontier.tasks + new if t.id not in gone and t._state & unfinished_mask
+        ]
+        cls._add_neighbours(workflow, changed, parents)
+        for task_id in gone:
+            changed.pop(task_id, None)
+        return list(changed.values()), Frontier(unfinished, subprocesses), removed
+
+    @classmethod
+    def _full_scan(
+        cls, workflow: BpmnWorkflow, known: Mapping[str, StoredTask], since: float
+    ) -> tuple[list[tuple[str, Task]], Frontier, list[str]]:
+        unfinished_mask = TaskState.NOT_FINISHED_MASK
+        reencode_mask = cls.REENCODE_STATES | unfinished_mask
         seen: set[str] = set()
         changed: dict[UUID, tuple[str, Task]] = {}
         unfinished: list[tuple[str, Task]] = []
@@ -334,6 +383,13 @@ class DirtyTracker:
             parent = json.loads(known[tid].body).get("parent")
             if parent is not None:
                 parents.add(UUID(parent))
+        cls._add_neighbours(workflow, changed, parents)
+        return list(changed.values()), Frontier(unfinished, frozenset(workflow.subprocesses)), removed
+
+    @staticmethod
+    def _add_neighbours(
+        workflow: BpmnWorkflow, changed: dict[UUID, tuple[str, Task]], parents: set[UUID]
+    ) -> None:
         extra: set[UUID] = parents.difference(changed)
         for _key, task in list(changed.values()):
             extra.update(c for c in task._children if c not in changed)
@@ -341,7 +397,20 @@ class DirtyTracker:
             found = _find_task(workflow, task_id)
             if found is not None:
                 changed[task_id] = found
-        return list(changed.values()), unfinished, removed
+
+
+def _new_tasks(workflow: BpmnWorkflow, known: Mapping[str, StoredTask]) -> list[tuple[str, Task]]:
+    # SpiffWorkflow inserts each task into its workflow's dict when it is created, so the
+    # tasks created since the last save are the ones after the last known id.
+    new: list[tuple[str, Task]] = []
+    sources = [("", workflow), *((str(k), sp) for k, sp in workflow.subprocesses.items())]
+    for key, wf in sources:
+        tasks = wf.tasks
+        for task_id in reversed(tasks):
+            if str(task_id) in known:
+                break
+            new.append((key, tasks[task_id]))
+    return new
 
 
 def _find_task(workflow: BpmnWorkflow, task_id: UUID) -> tuple[str, Task] | None:
@@ -356,7 +425,11 @@ def _find_task(workflow: BpmnWorkflow, task_id: UUID) -> tuple[str, Task] | None
 
 
 def diff_tasks(
-    codec: WorkflowCodec, workflow: BpmnWorkflow, known: Mapping[str, StoredTask], since: float
+    codec: WorkflowCodec,
+    workflow: BpmnWorkflow,
+    known: Mapping[str, StoredTask],
+    since: float,
+    frontier: Frontier | None = None,
 ) -> TaskDiff:
     """Compute the task rows to write after a step.
 
@@ -365,12 +438,13 @@ def diff_tasks(
         workflow: the workflow after the step.
         known: task id -> stored row as of the last save.
         since: `time.time()` taken just before the step began.
+        frontier: the unfinished tasks after the last save (None: scan every task).
 
     Returns:
-        Rows to upsert (with their payloads) and ids to delete.
+        Rows to upsert (with their payloads), ids to delete, and the new frontier.
     """
     result = TaskDiff()
-    changed, unfinished, removed = DirtyTracker.scan(workflow, known, since)
+    changed, new_frontier, removed = DirtyTracker.scan(workflow, known, since, frontier)
     for key, task in changed:
         row, payload = codec.encode_task(task, key)
         tid = str(task.id)
@@ -379,5 +453,5 @@ def diff_tasks(
             result.payloads[row.data_hash] = payload
     result.deletes = removed
     result.candidates = changed
-    result.unfinished = unfinished
+    result.frontier = new_frontier
     return result

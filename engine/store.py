@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import TaskState
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from .errors import ConflictError, NotFoundError
 from .models import HumanTask, TaskData, TaskRow, WorkflowInstance
 from .serialization import (
     SERIALIZER_VERSION,
+    Frontier,
     StoredTask,
     TaskDiff,
     WorkflowCodec,
@@ -108,6 +110,8 @@ class LiveInstance:
     workflow: BpmnWorkflow
     rows: dict[str, StoredTask]
     open_human_tasks: set[str] = field(default_factory=set)
+    # unfinished tasks as of the last save: where the next step's changes can happen
+    frontier: Frontier | None = None
 
 
 class WorkflowCache:
@@ -255,15 +259,19 @@ class InstanceStore:
         session.flush()
         live.instance_id = row.id
         live.revision = row.revision
-        diff = TaskDiff(upserts=rows, payloads=payloads, candidates=list(iter_all_tasks(live.workflow)))
+        every = list(iter_all_tasks(live.workflow))
+        unfinished = [(k, t) for k, t in every if t._state & TaskState.NOT_FINISHED_MASK]
+        frontier = Frontier(unfinished, frozenset(live.workflow.subprocesses))
+        diff = TaskDiff(upserts=rows, payloads=payloads, candidates=every, frontier=frontier)
         self._write_rows(session, row.id, diff)
         live.rows = rows
+        live.frontier = frontier
         after_commit(session, lambda: self.cache.put(live))
         return diff
 
     def diff(self, live: LiveInstance, since: float) -> TaskDiff:
         """What a step changed (see `engine.serialization.diff_tasks`)."""
-        return diff_tasks(self.codec, live.workflow, live.rows, since)
+        return diff_tasks(self.codec, live.workflow, live.rows, since, live.frontier)
 
     def save(
         self,
@@ -311,6 +319,7 @@ class InstanceStore:
         for task_id in diff.deletes:
             live.rows.pop(task_id, None)
         live.revision = head.revision = new_revision
+        live.frontier = diff.frontier
         if self.verify:
             self._verify(live)
         after_commit(session, lambda: self.cache.put(live))
