@@ -18,6 +18,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.definitions import read_forms_dir
 from engine.errors import DefinitionError, EngineError, FormValidationError
@@ -46,8 +48,9 @@ def _services(ctx: click.Context) -> Services:
     obj = ctx.ensure_object(dict)
     if "services" not in obj:
         url = obj["db_url"]
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        database = make_url(url).database
+        if url.startswith("sqlite") and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         obj["services"] = build_services(url, definitions_dir=obj.get("definitions_dir"))
     return obj["services"]
 
@@ -68,6 +71,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             err_console.print("[red]error:[/red] the definition is refused:")
             for issue in exc.issues:
                 err_console.print(f"  - {_e(issue)}")
+            sys.exit(1)
+        except SQLAlchemyError as exc:
+            detail = getattr(exc, "orig", None) or exc
+            err_console.print(f"[red]database error:[/red] {_e(str(detail))}")
             sys.exit(1)
         except (EngineError, ValueError) as exc:
             err_console.print(f"[red]error:[/red] {_e(exc)}")
@@ -355,6 +362,53 @@ def show(ctx: click.Context, engagement_id: int) -> None:
                 _e(ev.decision or ""),
             )
         console.print(history)
+
+
+# -- serving -------------------------------------------------------------------------
+
+
+def _serve(ctx: click.Context, host: str, port: int) -> None:
+    from . import create_app  # the CLI works without Flask's app until a server is asked for
+
+    obj = ctx.ensure_object(dict)
+    app = create_app({"DATABASE_URL": obj["db_url"], "DEFINITIONS_DIR": obj.get("definitions_dir")})
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.pass_context
+@handle_errors
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Run the web pages (development server)."""
+    _services(ctx).db.create_all()
+    console.print(f"Baton is running at http://{host}:{port}/")
+    _serve(ctx, host, port)
+
+
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--seed-only", is_flag=True, help="Create the demo data and exit.")
+@click.pass_context
+@handle_errors
+def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
+    """Create demo engagements across the stages (into an empty store) and run Baton."""
+    from workflows.demo import seed_demo
+
+    services = _services(ctx)
+    services.db.create_all()
+    with unit_of_work(ctx) as session:
+        created = seed_demo(session, services)
+    console.print(f"demo data: {len(created)} engagements created" if created else "demo data: already there")
+    console.print(f"database: {_e(services.db.url)}")
+    if seed_only:
+        return
+    console.print(f"\n[bold]Baton is running at http://{host}:{port}/[/bold]")
+    console.print("Demo logins: none yet - the pages are read-only until accounts and roles arrive;")
+    console.print("work the tasks with `baton tasks` and `baton complete` meanwhile.\n")
+    _serve(ctx, host, port)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ STAGES: tuple[str, ...] = (
     "feedback",
     "review",
 )
+STAGE_LABELS: dict[str, str] = {stage: ("QC" if stage == "qc" else stage.capitalize()) for stage in STAGES}
 AM_LANE = "Account Management"
 PM_LANE = "Project Management"
 # lane name -> the role whose members work it
