@@ -216,3 +216,23 @@ def test_a_process_killed_during_a_completion_leaves_before_or_after(deployed: S
             )
             == 1
         )
+
+
+def test_an_am_cancels_an_engagement_and_its_open_tasks_are_withdrawn(deployed: Services) -> None:
+    from workflows.engagements import cancel_engagement
+
+    engagement_id, instance_id = start(deployed)
+    with deployed.db.unit_of_work(write=False) as session:
+        (task,) = deployed.runtime.ready_tasks(session, instance_id)
+    with pytest.raises(ValueError, match="say why"), deployed.db.unit_of_work() as session:
+        cancel_engagement(session, deployed, engagement_id, actor="ana", reason=" ")
+    with deployed.db.unit_of_work() as session:
+        cancel_engagement(session, deployed, engagement_id, actor="ana", reason="client paused the budget")
+    state = snapshot(deployed, instance_id)
+    assert state["status"] == "cancelled" and state["stages"] == []
+    assert state["human"] == [(task.task_id, "cancelled", None)]
+    assert state["events"][-1] == ("cancelled", None)
+    with pytest.raises(TaskNotReadyError), deployed.db.unit_of_work() as session:
+        complete_task(session, deployed, engagement_id, task.task_id, FIRST.data)
+    with pytest.raises(ConflictError, match="not running"), deployed.db.unit_of_work() as session:
+        cancel_engagement(session, deployed, engagement_id, actor="ana", reason="again")

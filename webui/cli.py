@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.definitions import read_forms_dir
 from engine.errors import DefinitionError, EngineError, FormValidationError
 from workflows.engagements import (
+    cancel_engagement,
     complete_task,
     deploy_all,
     deploy_file,
@@ -324,6 +325,20 @@ def complete(ctx: click.Context, engagement_id: int, task: str, data_text: str, 
     )
     if result.status == "running":
         _print_open_tasks(ctx, engagement_id=engagement_id)
+
+
+@cli.command("cancel")
+@click.argument("engagement_id", type=int)
+@click.option("--reason", required=True, help="Why it is cancelled (kept in the history).")
+@click.option("--as", "actor", default=os.environ.get("USER"), help="Who cancels it.")
+@click.pass_context
+@handle_errors
+def cancel(ctx: click.Context, engagement_id: int, reason: str, actor: str | None) -> None:
+    """Cancel a running engagement; its open tasks are withdrawn."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        cancel_engagement(session, services, engagement_id, actor=actor, reason=reason)
+    console.print(f"cancelled engagement {engagement_id}")
 
 
 @cli.command("show")

@@ -213,6 +213,22 @@ def complete_task(
     )
 
 
+def cancel_engagement(
+    session: Session, services: Services, engagement_id: int, *, actor: str | None = None, reason: str = ""
+) -> StepResult:
+    """Cancel a running engagement: its open tasks are withdrawn and the reason logged.
+
+    Raises:
+        NotFoundError: no such engagement.
+        ConflictError: the engagement is not running.
+        ValueError: no reason given.
+    """
+    if not reason.strip():
+        raise ValueError("say why the engagement is cancelled")
+    engagement = get_engagement(session, engagement_id)
+    return services.runtime.cancel(session, engagement.instance_id, actor=actor, reason=reason.strip())
+
+
 def view_engagement(session: Session, services: Services, engagement_id: int) -> EngagementView:
     """Everything the engagement page and `baton show` display (no workflow is loaded)."""
     engagement = get_engagement(session, engagement_id)
