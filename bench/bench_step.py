@@ -79,8 +79,8 @@ def memory_run(spec: Any, subs: Any, story: Story, upto: int) -> BpmnWorkflow:
 
 def fresh_services(url: str) -> Services:
     services = build_services(url, definitions_dir=ROOT / "definitions")
-    Base.metadata.drop_all(services.db.engine)
-    Base.metadata.create_all(services.db.engine)
+    services.db.drop_all()
+    services.db.create_all()
     with services.db.unit_of_work() as session:
         deploy_all(session, services)
     return services

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, Table, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
@@ -103,12 +103,17 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     def create_all(self) -> None:
-        """Create every table that is missing (models of all layers must be imported)."""
-        Base.metadata.create_all(self.engine)
+        """Bring the schema up to date: apply the pending migrations (see engine.migrate)."""
+        from .migrate import upgrade  # engine.migrate imports this module
+
+        upgrade(self.engine)
 
     def drop_all(self) -> None:
-        """Drop every table (tests and `baton db reset`)."""
+        """Drop every table and the migration history (tests and `baton db reset`)."""
+        from .migrate import VERSION_TABLE
+
         Base.metadata.drop_all(self.engine)
+        Table(VERSION_TABLE, MetaData()).drop(self.engine, checkfirst=True)
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:

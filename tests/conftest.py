@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, MetaData, text
 
-from engine.db import Base
+from engine.db import Base, Database
+from engine.migrate import upgrade
 from workflows.engagements import deploy_all
 from workflows.services import Services, build_services
 
@@ -32,16 +33,33 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A database URL whose tables are empty."""
+def drop_everything(engine: Engine) -> None:
+    """Drop every table of the database, the migration history included (PostgreSQL tests)."""
+    everything = MetaData()
+    everything.reflect(engine)
+    everything.drop_all(engine)
+
+
+@pytest.fixture(scope="session")
+def _postgres_schema() -> None:
+    """On PostgreSQL, once per session: a schema built from scratch by the migrations."""
     if PG_URL:
-        services = build_services(PG_URL)
-        Base.metadata.create_all(services.db.engine)
+        db = Database(PG_URL)
+        drop_everything(db.engine)
+        upgrade(db.engine)
+        db.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, _postgres_schema: None) -> Iterator[str]:
+    """A database URL whose tables are empty (SQLite: no tables at all yet)."""
+    if PG_URL:
+        db = Database(PG_URL)
+        upgrade(db.engine)  # a no-op unless a test dropped the schema
         names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with services.db.engine.begin() as conn:
+        with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        services.db.dispose()
+        db.dispose()
         yield PG_URL
     else:
         yield f"sqlite:///{tmp_path / 'baton.sqlite3'}"
