@@ -89,6 +89,9 @@ def _upserts(ins: Any) -> tuple[Any, Any]:
 _UPSERTS = {"postgresql": _upserts(postgresql.insert), "sqlite": _upserts(sqlite.insert)}
 
 
+PAYLOAD_MEMORY = 200_000  # remembered task-data hashes before the memory is reset
+
+
 @dataclass
 class InstanceHead:
     """The instance row as a step needs it (a plain copy, not an ORM object)."""
@@ -184,6 +187,8 @@ class InstanceStore:
         self.definitions = definitions
         self.script_engine = script_engine()
         self.cache = cache if cache is not None else WorkflowCache()
+        # hashes of task data known to be stored: their INSERT ... ON CONFLICT can be skipped
+        self._stored_payloads: dict[str, None] = {}
 
     # -- creating and loading --------------------------------------------------------
 
@@ -233,6 +238,7 @@ class InstanceStore:
         for task_id, key, body, dhash, payload in conn.execute(_SELECT_ROWS, {"instance_id": head.id}):
             rows[task_id] = StoredTask(key, body, dhash)
             payloads[dhash] = payload
+        self._stored_payloads.update(dict.fromkeys(payloads))
         definition = self.definitions.info(session, head.definition_id)
         if self.codec.needs_migration(head.serializer_version):
             dicts = self.codec.spec_dicts(definition.spec_json)
@@ -331,11 +337,21 @@ class InstanceStore:
             stale = sorted(k for k in rows.keys() | live.rows.keys() if rows.get(k) != live.rows.get(k))
             raise AssertionError(f"incremental save of instance {live.instance_id} missed tasks {stale}")
 
+    def _remember_payloads(self, hashes: list[str]) -> None:
+        # Task data rows are never deleted, so a hash once committed stays valid. Only
+        # committed hashes are remembered: a rolled-back insert must be retried.
+        if len(self._stored_payloads) > PAYLOAD_MEMORY:
+            self._stored_payloads.clear()
+        self._stored_payloads.update(dict.fromkeys(hashes))
+
     def _write_rows(self, session: Session, instance_id: int, diff: TaskDiff) -> None:
         conn = session.connection()
         insert_data, upsert_rows = _UPSERTS[conn.dialect.name]
-        if diff.payloads:
-            conn.execute(insert_data, [{"hash": h, "body": b} for h, b in diff.payloads.items()])
+        fresh = [{"hash": h, "body": b} for h, b in diff.payloads.items() if h not in self._stored_payloads]
+        if fresh:
+            conn.execute(insert_data, fresh)
+            hashes = [p["hash"] for p in fresh]
+            after_commit(session, lambda: self._remember_payloads(hashes))
         if diff.deletes:
             conn.execute(_DELETE_ROWS, {"instance_id": instance_id, "ids": diff.deletes})
         if diff.upserts:
