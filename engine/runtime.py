@@ -30,6 +30,7 @@ from .errors import (
     WorkflowExecutionError,
     WorkflowLimitError,
 )
+from .fastsql import FastStatement
 from .models import Event, HumanTask
 from .serialization import iter_all_tasks
 from .store import InstanceHead, InstanceStore, LiveInstance, new_instance_row
@@ -98,18 +99,18 @@ class _Projection:
 
 _HUMAN = cast(Table, HumanTask.__table__)
 _EVENT = cast(Table, Event.__table__)
-_INSERT_HUMAN = insert(_HUMAN)
-_INSERT_EVENT = insert(_EVENT)
-_CLOSE_HUMAN = (
+_INSERT_HUMAN = FastStatement(insert(_HUMAN))
+_INSERT_EVENT = FastStatement(insert(_EVENT))
+_CLOSE_HUMAN = FastStatement(
     update(_HUMAN)
     .where(_HUMAN.c.instance_id == bindparam("b_instance"), _HUMAN.c.task_id == bindparam("b_task"))
     .values(state=bindparam("b_state"), completed_at=bindparam("b_at"), completed_by=bindparam("b_actor"))
 )
-_CANCEL_HUMAN = (
+_CANCEL_HUMAN = FastStatement(
     update(_HUMAN)
     .where(
         _HUMAN.c.instance_id == bindparam("b_instance"),
-        _HUMAN.c.task_id.in_(bindparam("b_tasks", expanding=True)),
+        _HUMAN.c.task_id == bindparam("b_task"),
         _HUMAN.c.state == "ready",
     )
     .values(state="cancelled", completed_at=bindparam("b_at"))
@@ -253,8 +254,8 @@ class Runtime:
         diff = self.store.diff(live, since)
         proj = _project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
         revision = self.store.save(session, head, live, diff, self._head_values(head, proj, now), now)
-        session.connection().execute(
-            _CLOSE_HUMAN,
+        _CLOSE_HUMAN.execute(
+            session.connection(),
             {
                 "b_instance": instance_id,
                 "b_task": task_id,
@@ -366,8 +367,8 @@ class Runtime:
         conn = session.connection()
         if proj.gone:
             # anything that left the tree unfinished without being completed was withdrawn
-            conn.execute(
-                _CANCEL_HUMAN, {"b_instance": instance_id, "b_tasks": sorted(proj.gone), "b_at": now}
+            _CANCEL_HUMAN.executemany(
+                conn, [{"b_instance": instance_id, "b_task": tid, "b_at": now} for tid in sorted(proj.gone)]
             )
         new_rows = []
         for task in proj.ready_new:
@@ -391,12 +392,12 @@ class Runtime:
             new_rows.append(row)
             events.append(_event_row(instance_id, now, "task_ready", task=task))
         if new_rows:
-            conn.execute(_INSERT_HUMAN, new_rows)
+            _INSERT_HUMAN.executemany(conn, new_rows)
         if proj.finished:
             events.append(
                 _event_row(instance_id, now, "completed", actor=actor, detail={"end_event": proj.end_event})
             )
-        conn.execute(_INSERT_EVENT, events)
+        _INSERT_EVENT.executemany(conn, events)
         live.open_human_tasks = proj.open_ids
 
 

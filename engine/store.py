@@ -16,17 +16,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .db import after_commit
 from .definitions import DefinitionInfo, DefinitionRegistry
 from .errors import ConflictError, NotFoundError
+from .fastsql import FastStatement
 from .models import HumanTask, TaskData, TaskRow, WorkflowInstance
 from .serialization import (
     SERIALIZER_VERSION,
@@ -42,6 +43,8 @@ _INSTANCE = cast(Table, WorkflowInstance.__table__)
 _TASK_ROW = cast(Table, TaskRow.__table__)
 _TASK_DATA = cast(Table, TaskData.__table__)
 
+_HUMAN_TASK = cast(Table, HumanTask.__table__)
+
 _SELECT_HEAD = select(
     _INSTANCE.c.id,
     _INSTANCE.c.definition_id,
@@ -51,28 +54,32 @@ _SELECT_HEAD = select(
     _INSTANCE.c.serializer_version,
     _INSTANCE.c.meta_json,
 ).where(_INSTANCE.c.id == bindparam("instance_id"))
-_SELECT_HEAD_LOCKED = _SELECT_HEAD.with_for_update()
-_SELECT_ROWS = (
+_SELECT_ROWS = FastStatement(
     select(
         _TASK_ROW.c.id, _TASK_ROW.c.workflow_key, _TASK_ROW.c.body, _TASK_ROW.c.data_hash, _TASK_DATA.c.body
     )
     .join(_TASK_DATA, _TASK_DATA.c.hash == _TASK_ROW.c.data_hash)
     .where(_TASK_ROW.c.instance_id == bindparam("instance_id"))
 )
-_HUMAN_TASK = cast(Table, HumanTask.__table__)
-_SELECT_OPEN = select(_HUMAN_TASK.c.task_id).where(
-    _HUMAN_TASK.c.instance_id == bindparam("instance_id"), _HUMAN_TASK.c.state == "ready"
+_SELECT_OPEN = FastStatement(
+    select(_HUMAN_TASK.c.task_id).where(
+        _HUMAN_TASK.c.instance_id == bindparam("instance_id"), _HUMAN_TASK.c.state == "ready"
+    )
 )
 # SET columns come from the parameters of each call
-_UPDATE_HEAD = update(_INSTANCE).where(
-    _INSTANCE.c.id == bindparam("b_id"), _INSTANCE.c.revision == bindparam("b_revision")
+_UPDATE_HEAD = FastStatement(
+    update(_INSTANCE).where(
+        _INSTANCE.c.id == bindparam("b_id"), _INSTANCE.c.revision == bindparam("b_revision")
+    )
 )
-_DELETE_ROWS = delete(_TASK_ROW).where(
-    _TASK_ROW.c.instance_id == bindparam("instance_id"), _TASK_ROW.c.id.in_(bindparam("ids", expanding=True))
+_DELETE_ROW = FastStatement(
+    delete(_TASK_ROW).where(
+        _TASK_ROW.c.instance_id == bindparam("b_instance"), _TASK_ROW.c.id == bindparam("b_task")
+    )
 )
 
 
-def _upserts(ins: Any) -> tuple[Any, Any]:
+def _upserts(ins: Any) -> tuple[FastStatement, FastStatement]:
     data = ins(_TASK_DATA).on_conflict_do_nothing(index_elements=["hash"])
     rows = ins(_TASK_ROW)
     rows = rows.on_conflict_do_update(
@@ -83,10 +90,29 @@ def _upserts(ins: Any) -> tuple[Any, Any]:
             "data_hash": rows.excluded.data_hash,
         },
     )
-    return data, rows
+    return FastStatement(data), FastStatement(rows)
 
 
 _UPSERTS = {"postgresql": _upserts(postgresql.insert), "sqlite": _upserts(sqlite.insert)}
+_HEADS = {"plain": FastStatement(_SELECT_HEAD), "locked": FastStatement(_SELECT_HEAD.with_for_update())}
+
+
+class HeadRow(NamedTuple):
+    """The instance row as read by a step."""
+
+    id: int
+    definition_id: int
+    revision: int
+    status: str
+    active_stages: list[str] | None
+    serializer_version: str
+    meta_json: str
+
+
+def _read_head(conn: Connection, instance_id: int, *, lock: bool) -> HeadRow | None:
+    stmt = _HEADS["locked" if lock and conn.dialect.name == "postgresql" else "plain"]
+    rows = stmt.fetchall(conn, {"instance_id": instance_id})
+    return HeadRow(*rows[0]) if rows else None
 
 
 PAYLOAD_MEMORY = 200_000  # remembered task-data hashes before the memory is reset
@@ -212,8 +238,7 @@ class InstanceStore:
             NotFoundError: no such instance.
         """
         conn = session.connection()
-        stmt = _SELECT_HEAD_LOCKED if lock and conn.dialect.name == "postgresql" else _SELECT_HEAD
-        row = conn.execute(stmt, {"instance_id": instance_id}).one_or_none()
+        row = _read_head(conn, instance_id, lock=lock)
         if row is None:
             raise NotFoundError(f"no instance {instance_id}")
         head = InstanceHead(
@@ -226,16 +251,16 @@ class InstanceStore:
 
     def load(self, session: Session, instance_id: int) -> BpmnWorkflow:
         """A private copy of an instance's workflow, always read from the database."""
-        row = session.connection().execute(_SELECT_HEAD, {"instance_id": instance_id}).one_or_none()
+        row = _read_head(session.connection(), instance_id, lock=False)
         if row is None:
             raise NotFoundError(f"no instance {instance_id}")
         return self._load(session, row).workflow
 
-    def _load(self, session: Session, head: Any) -> LiveInstance:
+    def _load(self, session: Session, head: HeadRow) -> LiveInstance:
         conn = session.connection()
         rows: dict[str, StoredTask] = {}
         payloads: dict[str, str] = {}
-        for task_id, key, body, dhash, payload in conn.execute(_SELECT_ROWS, {"instance_id": head.id}):
+        for task_id, key, body, dhash, payload in _SELECT_ROWS.fetchall(conn, {"instance_id": head.id}):
             rows[task_id] = StoredTask(key, body, dhash)
             payloads[dhash] = payload
         self._stored_payloads.update(dict.fromkeys(payloads))
@@ -251,7 +276,7 @@ class InstanceStore:
             dct = self.codec.assemble(head.meta_json, rows, payloads, spec, subs)
         workflow = self.codec.restore(dct, head.serializer_version)
         workflow.script_engine = self.script_engine
-        open_tasks = set(conn.execute(_SELECT_OPEN, {"instance_id": head.id}).scalars())
+        open_tasks = {r[0] for r in _SELECT_OPEN.fetchall(conn, {"instance_id": head.id})}
         return LiveInstance(head.id, head.definition_id, head.revision, workflow, rows, open_tasks)
 
     # -- saving ----------------------------------------------------------------------
@@ -306,8 +331,8 @@ class InstanceStore:
         """
         conn = session.connection()
         new_revision = head.revision + 1
-        result = conn.execute(
-            _UPDATE_HEAD,
+        updated = _UPDATE_HEAD.execute(
+            conn,
             {
                 "b_id": head.id,
                 "b_revision": head.revision,
@@ -318,7 +343,7 @@ class InstanceStore:
                 **values,
             },
         )
-        if result.rowcount != 1:
+        if updated != 1:
             raise ConflictError(f"instance {head.id} was changed by someone else; reload and try again")
         self._write_rows(session, head.id, diff)
         live.rows.update(diff.upserts)
@@ -349,14 +374,16 @@ class InstanceStore:
         insert_data, upsert_rows = _UPSERTS[conn.dialect.name]
         fresh = [{"hash": h, "body": b} for h, b in diff.payloads.items() if h not in self._stored_payloads]
         if fresh:
-            conn.execute(insert_data, fresh)
+            insert_data.executemany(conn, fresh)
             hashes = [p["hash"] for p in fresh]
             after_commit(session, lambda: self._remember_payloads(hashes))
         if diff.deletes:
-            conn.execute(_DELETE_ROWS, {"instance_id": instance_id, "ids": diff.deletes})
+            _DELETE_ROW.executemany(
+                conn, [{"b_instance": instance_id, "b_task": tid} for tid in diff.deletes]
+            )
         if diff.upserts:
-            conn.execute(
-                upsert_rows,
+            upsert_rows.executemany(
+                conn,
                 [
                     {
                         "instance_id": instance_id,

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.definitions import read_forms_dir
 from engine.errors import NotFoundError, TaskNotReadyError
+from engine.fastsql import FastStatement
 from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
 from engine.runtime import StepResult
 
@@ -143,7 +144,7 @@ def find_open_task(session: Session, engagement: Engagement, task_ref: str) -> H
 _HUMAN = cast(Table, HumanTask.__table__)
 _ENGAGEMENT = cast(Table, Engagement.__table__)
 # one indexed query resolves an engagement's task by task id or by open BPMN id
-_LOOKUP_TASK = (
+_LOOKUP_TASK = FastStatement(
     select(
         _ENGAGEMENT.c.instance_id, _HUMAN.c.task_id, _HUMAN.c.bpmn_id, _HUMAN.c.state, _HUMAN.c.completed_by
     )
@@ -159,6 +160,14 @@ _LOOKUP_TASK = (
     )
     .where(_ENGAGEMENT.c.id == bindparam("engagement_id"))
 )
+
+
+class _TaskRef(NamedTuple):
+    instance_id: int
+    task_id: str | None
+    bpmn_id: str | None
+    state: str | None
+    completed_by: str | None
 
 
 def complete_task(
@@ -189,7 +198,12 @@ def complete_task(
         NotFoundError, TaskNotReadyError, ConflictError, FormValidationError,
         WorkflowExecutionError.
     """
-    rows = session.connection().execute(_LOOKUP_TASK, {"engagement_id": engagement_id, "ref": task_ref}).all()
+    rows = [
+        _TaskRef(*r)
+        for r in _LOOKUP_TASK.fetchall(
+            session.connection(), {"engagement_id": engagement_id, "ref": task_ref}
+        )
+    ]
     if not rows:
         raise NotFoundError(f"no engagement {engagement_id}")
     matches = [r for r in rows if r.task_id is not None]
@@ -198,6 +212,7 @@ def complete_task(
     if len(matches) > 1:
         raise NotFoundError(f"'{task_ref}' matches {len(matches)} open tasks; use the task id")
     task = matches[0]
+    assert task.task_id is not None  # filtered above
     if task.state != "ready":
         who = f" by {task.completed_by}" if task.completed_by else ""
         raise TaskNotReadyError(f"task {task_ref} ({task.bpmn_id}) was already {task.state}{who}")
