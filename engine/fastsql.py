@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,16 @@ class FastStatement:
     def _wrap(self, conn: Connection, prepared: _Prepared, exc: Exception) -> StatementError:
         return DBAPIError.instance(prepared.sql, None, exc, conn.dialect.loaded_dbapi.Error)
 
+    def submit(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Run once and return the cursor: inside a `pipeline` its `rowcount` is known on exit."""
+        prepared = self._get(conn.dialect, tuple(params))
+        cursor = self._cursor(conn)
+        try:
+            cursor.execute(prepared.sql, self._convert(prepared, params))
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise self._wrap(conn, prepared, exc) from exc
+        return cursor
+
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run once; returns the affected row count."""
         prepared = self._get(conn.dialect, tuple(params))
@@ -136,3 +147,19 @@ class FastStatement:
         return [
             tuple(v if f is None or v is None else f(v) for f, v in zip(procs, r, strict=True)) for r in rows
         ]
+
+
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """Send the statements of the block without waiting for each reply (psycopg's pipeline
+    mode: one round trip instead of one per statement). Elsewhere it changes nothing.
+
+    Results of statements run inside the block are only known when it ends, so use it for
+    writes whose outcome needs no check (errors still raise, at the latest on exit).
+    """
+    raw: Any = conn.connection.driver_connection
+    if conn.dialect.driver == "psycopg":
+        with raw.pipeline():
+            yield
+    else:
+        yield

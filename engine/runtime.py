@@ -253,24 +253,26 @@ class Runtime:
         self._run(step)
         diff = self.store.diff(live, since)
         proj = _project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
-        revision = self.store.save(session, head, live, diff, self._head_values(head, proj, now), now)
-        _CLOSE_HUMAN.execute(
-            session.connection(),
-            {
-                "b_instance": instance_id,
-                "b_task": task_id,
-                "b_state": "completed",
-                "b_at": now,
-                "b_actor": actor,
-            },
-        )
-        events = [
-            _event_row(
+
+        def project() -> None:
+            _CLOSE_HUMAN.execute(
+                session.connection(),
+                {
+                    "b_instance": instance_id,
+                    "b_task": task_id,
+                    "b_state": "completed",
+                    "b_at": now,
+                    "b_actor": actor,
+                },
+            )
+            event = _event_row(
                 instance_id, now, "task_completed", task=task, actor=actor, decision=decision, detail=detail
             )
-        ]
-        proj.gone.discard(task_id)
-        self._write_projection(session, instance_id, live, proj, now, events, actor=actor)
+            proj.gone.discard(task_id)
+            self._write_projection(session, instance_id, live, proj, now, [event], actor=actor)
+
+        values = self._head_values(head, proj, now)
+        revision = self.store.save(session, head, live, diff, values, now, also=project)
         return StepResult(
             instance_id,
             revision,
@@ -298,10 +300,17 @@ class Runtime:
         diff = self.store.diff(live, since)
         proj = _project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
         values = {"status": "cancelled", "ended_at": now, "active_stages": []}
-        revision = self.store.save(session, head, live, diff, values, now)
         events = [_event_row(instance_id, now, "cancelled", actor=actor, detail={"reason": reason})]
         proj.finished = False  # cancelled, not completed
-        self._write_projection(session, instance_id, live, proj, now, events, actor=actor)
+        revision = self.store.save(
+            session,
+            head,
+            live,
+            diff,
+            values,
+            now,
+            also=lambda: self._write_projection(session, instance_id, live, proj, now, events, actor=actor),
+        )
         return StepResult(instance_id, revision, "cancelled", [], None, len(diff.upserts) + len(diff.deletes))
 
     # -- queries ---------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from .db import after_commit
 from .definitions import DefinitionInfo, DefinitionRegistry
 from .errors import ConflictError, NotFoundError
-from .fastsql import FastStatement
+from .fastsql import FastStatement, pipeline
 from .models import HumanTask, TaskData, TaskRow, WorkflowInstance
 from .serialization import (
     SERIALIZER_VERSION,
@@ -312,6 +312,7 @@ class InstanceStore:
         diff: TaskDiff,
         values: Mapping[str, Any],
         now: datetime,
+        also: Callable[[], None] | None = None,
     ) -> int:
         """Write a step: the instance row (guarded by its revision) and the changed tasks.
 
@@ -322,6 +323,8 @@ class InstanceStore:
             diff: from `diff`.
             values: other instance columns to set (status, active_stages...).
             now: the step's time.
+            also: more writes of the same step (projections), sent with the task rows in
+                one round trip where the driver can pipeline.
 
         Returns:
             The new revision.
@@ -331,21 +334,24 @@ class InstanceStore:
         """
         conn = session.connection()
         new_revision = head.revision + 1
-        updated = _UPDATE_HEAD.execute(
-            conn,
-            {
-                "b_id": head.id,
-                "b_revision": head.revision,
-                "revision": new_revision,
-                "meta_json": self.codec.encode_meta(live.workflow),
-                "serializer_version": SERIALIZER_VERSION,
-                "updated_at": now,
-                **values,
-            },
-        )
-        if updated != 1:
+        params = {
+            "b_id": head.id,
+            "b_revision": head.revision,
+            "revision": new_revision,
+            "meta_json": self.codec.encode_meta(live.workflow),
+            "serializer_version": SERIALIZER_VERSION,
+            "updated_at": now,
+            **values,
+        }
+        # With a pipeline the whole write is one round trip; the revision check is read when
+        # it ends, and a failed check raises before anything commits.
+        with pipeline(conn):
+            update = _UPDATE_HEAD.submit(conn, params)
+            self._write_rows(session, head.id, diff)
+            if also is not None:
+                also()
+        if update.rowcount != 1:
             raise ConflictError(f"instance {head.id} was changed by someone else; reload and try again")
-        self._write_rows(session, head.id, diff)
         live.rows.update(diff.upserts)
         for task_id in diff.deletes:
             live.rows.pop(task_id, None)
