@@ -113,13 +113,7 @@ class FastStatement:
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run once; returns the affected row count."""
-        prepared = self._get(conn.dialect, tuple(params))
-        cursor = self._cursor(conn)
-        try:
-            cursor.execute(prepared.sql, self._convert(prepared, params))
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise self._wrap(conn, prepared, exc) from exc
-        return int(cursor.rowcount)
+        return int(self.submit(conn, params).rowcount)
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per parameter set (every set has the same keys)."""
@@ -134,10 +128,9 @@ class FastStatement:
 
     def fetchall(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run a SELECT and return its rows with SQLAlchemy's result types applied."""
+        cursor = self.submit(conn, params)
         prepared = self._get(conn.dialect, tuple(params))
-        cursor = self._cursor(conn)
         try:
-            cursor.execute(prepared.sql, self._convert(prepared, params))
             rows = cursor.fetchall()
         except conn.dialect.loaded_dbapi.Error as exc:
             raise self._wrap(conn, prepared, exc) from exc
