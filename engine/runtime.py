@@ -32,7 +32,7 @@ from .errors import (
 )
 from .fastsql import FastStatement
 from .models import Event, HumanTask
-from .serialization import iter_all_tasks
+from .serialization import frontier_of, iter_all_tasks
 from .store import InstanceHead, InstanceStore, LiveInstance, new_instance_row
 
 STAGE_PROPERTY = "stage"
@@ -167,9 +167,7 @@ class Runtime:
             task.data.update(copy.deepcopy(dict(data or {})))
         self._run(lambda: workflow.do_engine_steps())
         live = LiveInstance(0, definition.id, 0, workflow, {})
-        every = list(iter_all_tasks(workflow))
-        unfinished = [(k, t) for k, t in every if t._state & TaskState.NOT_FINISHED_MASK]
-        proj = _project(live, unfinished, every, since=0.0)
+        proj = _project(live, frontier_of(workflow).tasks, list(iter_all_tasks(workflow)), since=0.0)
         row = new_instance_row(definition, now)
         row.active_stages = proj.stages
         if proj.finished:

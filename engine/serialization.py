@@ -302,6 +302,12 @@ class Frontier:
     subprocesses: frozenset[UUID]
 
 
+def frontier_of(workflow: BpmnWorkflow) -> Frontier:
+    """The frontier of a workflow found by walking all of it (new or just-loaded workflows)."""
+    unfinished = [(k, t) for k, t in iter_all_tasks(workflow) if t._state & TaskState.NOT_FINISHED_MASK]
+    return Frontier(unfinished, frozenset(workflow.subprocesses))
+
+
 class DirtyTracker:
     """Finds the tasks a step may have changed without walking or serializing the whole tree.
 

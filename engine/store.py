@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.task import TaskState
 from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -36,6 +35,7 @@ from .serialization import (
     TaskDiff,
     WorkflowCodec,
     diff_tasks,
+    frontier_of,
     iter_all_tasks,
 )
 
@@ -290,10 +290,10 @@ class InstanceStore:
         session.flush()
         live.instance_id = row.id
         live.revision = row.revision
-        every = list(iter_all_tasks(live.workflow))
-        unfinished = [(k, t) for k, t in every if t._state & TaskState.NOT_FINISHED_MASK]
-        frontier = Frontier(unfinished, frozenset(live.workflow.subprocesses))
-        diff = TaskDiff(upserts=rows, payloads=payloads, candidates=every, frontier=frontier)
+        frontier = frontier_of(live.workflow)
+        diff = TaskDiff(
+            upserts=rows, payloads=payloads, candidates=list(iter_all_tasks(live.workflow)), frontier=frontier
+        )
         self._write_rows(session, row.id, diff)
         live.rows = rows
         live.frontier = frontier
