@@ -177,3 +177,22 @@ class Event(Base):
     actor: Mapped[str | None] = mapped_column(String(200))
     decision: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class TimerDue(Base):
+    """Projection: one row per BPMN timer an instance is waiting on, with its due time.
+
+    The timer worker picks due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL); the step that
+    fires a timer deletes or moves its row in the same transaction, so no timer fires twice
+    and a worker that dies leaves its rows to the next one.
+    """
+
+    __tablename__ = "timer_due"
+    __table_args__ = (UniqueConstraint("instance_id", "task_id"), Index("ix_timer_due_at", "due_at"))
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -34,6 +34,7 @@ from .fastsql import FastStatement
 from .models import Event, HumanTask
 from .serialization import frontier_of, iter_all_tasks
 from .store import InstanceHead, InstanceStore, LiveInstance, new_instance_row
+from .timers import waiting_timers, write_timers
 
 STAGE_PROPERTY = "stage"
 # SpiffWorkflow's task iterators stop descending at depth 1000 and then miss tasks;
@@ -95,6 +96,7 @@ class _Projection:
     stages: list[str]
     finished: bool
     end_event: str | None
+    timers: dict[str, tuple[str, datetime]]
 
 
 _HUMAN = cast(Table, HumanTask.__table__)
@@ -311,6 +313,41 @@ class Runtime:
         )
         return StepResult(instance_id, revision, "cancelled", [], None, len(diff.upserts) + len(diff.deletes))
 
+    def fire_timers(self, session: Session, instance_id: int) -> int:
+        """Run an instance's due timers (the timer worker calls this).
+
+        Returns:
+            How many timers fired (0 if none was due for the engine, or the instance ended).
+        """
+        head, live = self.store.checkout(session, instance_id)
+        if head.status != "running":
+            self.store.cache.put(live)
+            write_timers(session, instance_id, live.timers, {})
+            return 0
+        now = self.clock()
+        since = time.time()
+
+        def step() -> None:
+            live.workflow.refresh_timers()
+            live.workflow.do_engine_steps()
+
+        self._run(step)
+        diff = self.store.diff(live, since)
+        proj = _project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
+        fired: list[int] = []
+        self.store.save(
+            session,
+            head,
+            live,
+            diff,
+            self._head_values(head, proj, now),
+            now,
+            also=lambda: fired.append(
+                self._write_projection(session, instance_id, live, proj, now, [], actor=None)
+            ),
+        )
+        return fired[0]
+
     # -- queries ---------------------------------------------------------------------
 
     def ready_tasks(self, session: Session, instance_id: int) -> list[HumanTask]:
@@ -370,7 +407,8 @@ class Runtime:
         events: list[dict[str, Any]],
         *,
         actor: str | None,
-    ) -> None:
+    ) -> int:
+        """Write the projection of a step; returns how many timers fired in it."""
         conn = session.connection()
         if proj.gone:
             # anything that left the tree unfinished without being completed was withdrawn
@@ -404,8 +442,35 @@ class Runtime:
             events.append(
                 _event_row(instance_id, now, "completed", actor=actor, detail={"end_event": proj.end_event})
             )
+        fired = self._write_timers(session, instance_id, live, proj, now, events)
         _INSERT_EVENT.executemany(conn, events)
         live.open_human_tasks = proj.open_ids
+        return fired
+
+    @staticmethod
+    def _write_timers(
+        session: Session,
+        instance_id: int,
+        live: LiveInstance,
+        proj: _Projection,
+        now: datetime,
+        events: list[dict[str, Any]],
+    ) -> int:
+        removed, moved = write_timers(session, instance_id, live.timers, proj.timers)
+        fired = 0
+        for task_id in removed:
+            # a timer leaves the queue when it fired (or ran its last cycle) or when its task
+            # was withdrawn (the activity it was attached to finished first)
+            task = live.workflow.get_task_from_id(UUID(task_id))
+            if task is not None and task._state != TaskState.CANCELLED and live.timers[task_id] <= now:
+                events.append(_event_row(instance_id, now, "timer_fired", task=task))
+                fired += 1
+        for task_id in moved:  # a cycle timer fired and now waits for its next occurrence
+            task = live.workflow.get_task_from_id(UUID(task_id))
+            events.append(_event_row(instance_id, now, "timer_fired", task=task, detail={"cycle": True}))
+            fired += 1
+        live.timers = {tid: due for tid, (_bpmn, due) in proj.timers.items()}
+        return fired
 
 
 def _project(
@@ -440,7 +505,13 @@ def _project(
             )
     stages = sorted({p for t in ready.values() if (p := properties_of(t.task_spec).get(STAGE_PROPERTY))})
     return _Projection(
-        ready_new, live.open_human_tasks.difference(ready), set(ready), stages, not unfinished, end_event
+        ready_new,
+        live.open_human_tasks.difference(ready),
+        set(ready),
+        stages,
+        not unfinished,
+        end_event,
+        waiting_timers(unfinished),
     )
 
 

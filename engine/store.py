@@ -38,6 +38,7 @@ from .serialization import (
     frontier_of,
     iter_all_tasks,
 )
+from .timers import load_timers
 
 _INSTANCE = cast(Table, WorkflowInstance.__table__)
 _TASK_ROW = cast(Table, TaskRow.__table__)
@@ -141,6 +142,8 @@ class LiveInstance:
     open_human_tasks: set[str] = field(default_factory=set)
     # unfinished tasks as of the last save: where the next step's changes can happen
     frontier: Frontier | None = None
+    # task id -> due time of the timers the instance waits on, as stored in timer_due
+    timers: dict[str, datetime] = field(default_factory=dict)
 
 
 class WorkflowCache:
@@ -277,7 +280,9 @@ class InstanceStore:
         workflow = self.codec.restore(dct, head.serializer_version)
         workflow.script_engine = self.script_engine
         open_tasks = {r[0] for r in _SELECT_OPEN.fetchall(conn, {"instance_id": head.id})}
-        return LiveInstance(head.id, head.definition_id, head.revision, workflow, rows, open_tasks)
+        live = LiveInstance(head.id, head.definition_id, head.revision, workflow, rows, open_tasks)
+        live.timers = load_timers(session, head.id)
+        return live
 
     # -- saving ----------------------------------------------------------------------
 
@@ -312,7 +317,7 @@ class InstanceStore:
         diff: TaskDiff,
         values: Mapping[str, Any],
         now: datetime,
-        also: Callable[[], None] | None = None,
+        also: Callable[[], object] | None = None,
     ) -> int:
         """Write a step: the instance row (guarded by its revision) and the changed tasks.
 

@@ -1,0 +1,216 @@
+"""BPMN timers: the `timer_due` projection and the worker that fires due timers.
+
+Every step records, for each timer task its instance waits on (boundary, intermediate or
+cycle), the instant SpiffWorkflow will fire it (`internal_data["event_value"]`). The worker
+takes due rows -- with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so N workers share the
+queue -- and runs the instance's timers in the same transaction that deletes or moves the
+row. A worker that dies rolls back and leaves its rows to the next one; none fires twice.
+
+SpiffWorkflow compares due times with its own ``datetime.now``; the worker's clock (used to
+pick due rows) must agree with it, which real time does. Tests move both together.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.task import Task, TaskState
+from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .db import Database
+from .errors import EngineError
+from .fastsql import FastStatement
+from .models import TimerDue
+
+log = logging.getLogger(__name__)
+
+_TIMER = cast(Table, TimerDue.__table__)
+_SELECT_FOR_INSTANCE = FastStatement(
+    select(_TIMER.c.task_id, _TIMER.c.due_at).where(_TIMER.c.instance_id == bindparam("instance_id"))
+)
+_DELETE = FastStatement(
+    delete(_TIMER).where(
+        _TIMER.c.instance_id == bindparam("b_instance"), _TIMER.c.task_id == bindparam("b_task")
+    )
+)
+
+
+def _upsert(ins: Any) -> FastStatement:
+    stmt = ins(_TIMER)
+    return FastStatement(
+        stmt.on_conflict_do_update(
+            index_elements=["instance_id", "task_id"],
+            set_={"due_at": stmt.excluded.due_at, "bpmn_id": stmt.excluded.bpmn_id, "attempts": 0},
+        )
+    )
+
+
+_UPSERT = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+_DUE = (
+    select(_TIMER.c.id, _TIMER.c.instance_id)
+    .where(_TIMER.c.due_at <= bindparam("now"))
+    .order_by(_TIMER.c.due_at)
+)
+
+
+def timer_due_at(task: Task) -> datetime | None:
+    """When a waiting timer task fires, or None if it is not a waiting timer."""
+    if task._state != TaskState.WAITING:
+        return None
+    definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(definition, TimerEventDefinition):
+        return None
+    value = task.internal_data.get("event_value")
+    if value is None:
+        return None
+    if isinstance(definition, CycleTimerEventDefinition):
+        if not isinstance(value, dict) or value.get("cycles") == 0:
+            return None
+        return datetime.fromisoformat(value["next"]).astimezone(UTC)
+    due = TimerEventDefinition.parse_time_or_duration(value)
+    return due if isinstance(due, datetime) else None
+
+
+def waiting_timers(tasks: Iterable[tuple[str, Task]]) -> dict[str, tuple[str, datetime]]:
+    """Task id -> (BPMN id, due time) of every waiting timer among `tasks`."""
+    found: dict[str, tuple[str, datetime]] = {}
+    for _key, task in tasks:
+        due = timer_due_at(task)
+        if due is not None:
+            found[str(task.id)] = (getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name, due)
+    return found
+
+
+def load_timers(session: Session, instance_id: int) -> dict[str, datetime]:
+    """The stored due times of an instance's timers."""
+    return dict(_SELECT_FOR_INSTANCE.fetchall(session.connection(), {"instance_id": instance_id}))
+
+
+def write_timers(
+    session: Session,
+    instance_id: int,
+    known: Mapping[str, datetime],
+    now_waiting: Mapping[str, tuple[str, datetime]],
+) -> tuple[list[str], list[str]]:
+    """Bring `timer_due` in line with the timers the instance now waits on.
+
+    Returns:
+        (task ids whose timer was removed, task ids whose due time moved) -- a removed row
+        is a timer that fired or was withdrawn; a moved one is a cycle that fired.
+    """
+    conn = session.connection()
+    removed = [tid for tid in known if tid not in now_waiting]
+    moved = [tid for tid, (_b, due) in now_waiting.items() if tid in known and known[tid] != due]
+    upserts = [
+        {"instance_id": instance_id, "task_id": tid, "bpmn_id": bpmn_id, "due_at": due, "attempts": 0}
+        for tid, (bpmn_id, due) in now_waiting.items()
+        if known.get(tid) != due
+    ]
+    if removed:
+        _DELETE.executemany(conn, [{"b_instance": instance_id, "b_task": tid} for tid in removed])
+    if upserts:
+        _UPSERT[conn.dialect.name].executemany(conn, upserts)
+    return removed, moved
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did."""
+
+    fired: int = 0
+    instances: int = 0
+    failures: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class TimerWorker:
+    """Fires due BPMN timers.
+
+    Args:
+        db: the database.
+        fire: ``fire(session, instance_id) -> int`` runs an instance's due timers in the
+            session and returns how many fired (`engine.runtime.Runtime.fire_timers`).
+        clock: the current time (tests inject theirs).
+        batch: due rows taken per transaction.
+        retry_after: how far a timer whose instance failed is pushed back.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        fire: Callable[[Session, int], int],
+        *,
+        clock: Callable[[], datetime] | None = None,
+        batch: int = 50,
+        retry_after: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self.db = db
+        self.fire = fire
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.batch = batch
+        self.retry_after = retry_after
+        self._stop = threading.Event()
+
+    def run_once(self) -> WorkerStats:
+        """Fire every timer due now, then return (``baton worker --once``)."""
+        stats = WorkerStats()
+        while self._run_batch(stats):
+            pass
+        return stats
+
+    def run_forever(self, poll_seconds: float = 1.0) -> None:
+        """Poll for due timers until `stop()` is called."""
+        while not self._stop.is_set():
+            stats = self.run_once()
+            if stats.fired:
+                log.info("fired %d timer(s) on %d instance(s)", stats.fired, stats.instances)
+            self._stop.wait(poll_seconds)
+
+    def stop(self) -> None:
+        """Ask `run_forever` to return after the current batch."""
+        self._stop.set()
+
+    def _run_batch(self, stats: WorkerStats) -> bool:
+        now = self.clock()
+        with self.db.unit_of_work() as session:
+            stmt = _DUE.limit(self.batch)
+            if not self.db.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True, of=_TIMER)
+            rows = session.execute(stmt, {"now": now}).all()
+            if not rows:
+                return False
+            instances = list(dict.fromkeys(r.instance_id for r in rows))
+            for instance_id in instances:
+                try:
+                    with session.begin_nested():
+                        fired = self.fire(session, instance_id)
+                except EngineError as exc:  # a broken instance must not block the queue
+                    stats.failures += 1
+                    stats.errors.append(f"instance {instance_id}: {exc}")
+                    log.warning("timers of instance %s failed: %s", instance_id, exc)
+                    self._postpone(session, instance_id, now)
+                    continue
+                stats.fired += fired
+                stats.instances += 1
+                if not fired:
+                    # the engine did not consider it due yet (clock skew): look again later
+                    self._postpone(session, instance_id, now)
+        return True
+
+    def _postpone(self, session: Session, instance_id: int, now: datetime) -> None:
+        session.execute(
+            _TIMER.update()
+            .where(_TIMER.c.instance_id == instance_id, _TIMER.c.due_at <= now)
+            .values(due_at=now + self.retry_after, attempts=_TIMER.c.attempts + 1)
+        )
