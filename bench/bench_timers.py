@@ -9,9 +9,9 @@ Run: ``python -m bench.bench_timers [--db postgres|sqlite|URL] [--timers 10000]`
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,28 +70,28 @@ def prepare(url: str, timers: int, clock: Clock, progress: Progress) -> Services
     return services
 
 
+def _work(url: str, now: datetime, results: Any) -> None:
+    clock = Clock()
+    clock.now = now
+    install_clock(clock)
+    services = build_services(url, definitions_dir=ROOT / "definitions", clock=clock)
+    services.warm_up()
+    results.put(TimerWorker(services.db, services.runtime.fire_timers, clock=clock).run_once().fired)
+    services.db.dispose()
+
+
 def fire_all(url: str, workers: int, clock: Clock) -> tuple[float, int]:
-    pool = [build_services(url, definitions_dir=ROOT / "definitions", clock=clock) for _ in range(workers)]
-    for services in pool:
-        services.warm_up()
-    counts: list[int] = []
+    """Fire everything due with `workers` worker processes (as `baton worker` runs them)."""
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_work, args=(url, clock.now, results)) for _ in range(workers)]
     t0 = time.perf_counter()
-    threads = [
-        threading.Thread(
-            target=lambda s=s: counts.append(
-                TimerWorker(s.db, s.runtime.fire_timers, clock=clock).run_once().fired
-            )
-        )
-        for s in pool
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    for services in pool:
-        services.db.dispose()
-    return elapsed, sum(counts)
+    for p in procs:
+        p.start()
+    counts = [results.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return time.perf_counter() - t0, sum(counts)
 
 
 def duplicates(services: Services) -> int:
@@ -126,6 +126,7 @@ def main() -> None:
         for workers in worker_counts:
             clock.now = datetime.now(UTC)
             services = prepare(url, args.timers, clock, progress)
+            services.db.dispose()  # no connection may cross the fork
             clock.now += timedelta(minutes=2)
             elapsed, fired = fire_all(url, workers, clock)
             rate = fired / elapsed

@@ -128,7 +128,10 @@ class FastStatement:
 
     def fetchall(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run a SELECT and return its rows with SQLAlchemy's result types applied."""
-        cursor = self.submit(conn, params)
+        return self.rows(conn, self.submit(conn, params), params)
+
+    def rows(self, conn: Connection, cursor: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Fetch the rows of a cursor from `submit` (after a `pipeline`, one round trip for all)."""
         prepared = self._get(conn.dialect, tuple(params))
         try:
             rows = cursor.fetchall()

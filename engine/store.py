@@ -38,7 +38,7 @@ from .serialization import (
     frontier_of,
     iter_all_tasks,
 )
-from .timers import load_timers
+from .timers import SELECT_TIMERS
 
 _INSTANCE = cast(Table, WorkflowInstance.__table__)
 _TASK_ROW = cast(Table, TaskRow.__table__)
@@ -261,9 +261,16 @@ class InstanceStore:
 
     def _load(self, session: Session, head: HeadRow) -> LiveInstance:
         conn = session.connection()
+        params = {"instance_id": head.id}
+        with pipeline(conn):  # one round trip for the three reads on PostgreSQL
+            tasks_cursor = _SELECT_ROWS.submit(conn, params)
+            open_cursor = _SELECT_OPEN.submit(conn, params)
+            timers_cursor = SELECT_TIMERS.submit(conn, params)
+        open_tasks = {r[0] for r in _SELECT_OPEN.rows(conn, open_cursor, params)}
+        timers = dict(SELECT_TIMERS.rows(conn, timers_cursor, params))
         rows: dict[str, StoredTask] = {}
         payloads: dict[str, str] = {}
-        for task_id, key, body, dhash, payload in _SELECT_ROWS.fetchall(conn, {"instance_id": head.id}):
+        for task_id, key, body, dhash, payload in _SELECT_ROWS.rows(conn, tasks_cursor, params):
             rows[task_id] = StoredTask(key, body, dhash)
             payloads[dhash] = payload
         self._stored_payloads.update(dict.fromkeys(payloads))
@@ -279,9 +286,8 @@ class InstanceStore:
             dct = self.codec.assemble(head.meta_json, rows, payloads, spec, subs)
         workflow = self.codec.restore(dct, head.serializer_version)
         workflow.script_engine = self.script_engine
-        open_tasks = {r[0] for r in _SELECT_OPEN.fetchall(conn, {"instance_id": head.id})}
         live = LiveInstance(head.id, head.definition_id, head.revision, workflow, rows, open_tasks)
-        live.timers = load_timers(session, head.id)
+        live.timers = timers
         return live
 
     # -- saving ----------------------------------------------------------------------

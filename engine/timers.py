@@ -36,7 +36,7 @@ from .models import TimerDue
 log = logging.getLogger(__name__)
 
 _TIMER = cast(Table, TimerDue.__table__)
-_SELECT_FOR_INSTANCE = FastStatement(
+SELECT_TIMERS = FastStatement(
     select(_TIMER.c.task_id, _TIMER.c.due_at).where(_TIMER.c.instance_id == bindparam("instance_id"))
 )
 _DELETE = FastStatement(
@@ -90,11 +90,6 @@ def waiting_timers(tasks: Iterable[tuple[str, Task]]) -> dict[str, tuple[str, da
         if due is not None:
             found[str(task.id)] = (getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name, due)
     return found
-
-
-def load_timers(session: Session, instance_id: int) -> dict[str, datetime]:
-    """The stored due times of an instance's timers."""
-    return dict(_SELECT_FOR_INSTANCE.fetchall(session.connection(), {"instance_id": instance_id}))
 
 
 def write_timers(
@@ -170,11 +165,15 @@ class TimerWorker:
         return stats
 
     def run_forever(self, poll_seconds: float = 1.0) -> None:
-        """Poll for due timers until `stop()` is called."""
+        """Poll for due timers until `stop()` is called; errors are logged, not fatal."""
         while not self._stop.is_set():
-            stats = self.run_once()
-            if stats.fired:
-                log.info("fired %d timer(s) on %d instance(s)", stats.fired, stats.instances)
+            try:
+                stats = self.run_once()
+            except Exception:  # e.g. the database went away: keep the worker alive
+                log.exception("timer worker: batch failed; retrying in %.1fs", poll_seconds)
+            else:
+                if stats.fired:
+                    log.info("fired %d timer(s) on %d instance(s)", stats.fired, stats.instances)
             self._stop.wait(poll_seconds)
 
     def stop(self) -> None:
@@ -182,30 +181,43 @@ class TimerWorker:
         self._stop.set()
 
     def _run_batch(self, stats: WorkerStats) -> bool:
+        # One transaction per batch. If an instance fails, the whole batch rolls back, the
+        # instance is set aside (postponed) and the next batch redoes the others: no savepoint
+        # round trips on the common path.
         now = self.clock()
-        with self.db.unit_of_work() as session:
-            stmt = _DUE.limit(self.batch)
-            if not self.db.is_sqlite:
-                stmt = stmt.with_for_update(skip_locked=True, of=_TIMER)
-            rows = session.execute(stmt, {"now": now}).all()
-            if not rows:
-                return False
-            instances = list(dict.fromkeys(r.instance_id for r in rows))
-            for instance_id in instances:
-                try:
-                    with session.begin_nested():
-                        fired = self.fire(session, instance_id)
-                except EngineError as exc:  # a broken instance must not block the queue
-                    stats.failures += 1
-                    stats.errors.append(f"instance {instance_id}: {exc}")
-                    log.warning("timers of instance %s failed: %s", instance_id, exc)
-                    self._postpone(session, instance_id, now)
-                    continue
-                stats.fired += fired
-                stats.instances += 1
-                if not fired:
-                    # the engine did not consider it due yet (clock skew): look again later
-                    self._postpone(session, instance_id, now)
+        broken: tuple[int, EngineError] | None = None
+        fired = instances = 0
+        try:
+            with self.db.unit_of_work() as session:
+                stmt = _DUE.limit(self.batch)
+                if not self.db.is_sqlite:
+                    stmt = stmt.with_for_update(skip_locked=True, of=_TIMER)
+                rows = session.execute(stmt, {"now": now}).all()
+                if not rows:
+                    return False
+                for instance_id in dict.fromkeys(r.instance_id for r in rows):
+                    try:
+                        count = self.fire(session, instance_id)
+                    except EngineError as failure:
+                        broken = (instance_id, failure)
+                        raise
+                    fired += count
+                    instances += 1
+                    if not count:
+                        # the engine did not consider it due yet (clock skew): look again later
+                        self._postpone(session, instance_id, now)
+        except EngineError:
+            if broken is None:
+                raise
+            broken_id, problem = broken
+            stats.failures += 1
+            stats.errors.append(f"instance {broken_id}: {problem}")
+            log.warning("timers of instance %s failed: %s", broken_id, problem)
+            with self.db.unit_of_work() as session:
+                self._postpone(session, broken_id, now)
+            return True
+        stats.fired += fired
+        stats.instances += instances
         return True
 
     def _postpone(self, session: Session, instance_id: int, now: datetime) -> None:
