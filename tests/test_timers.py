@@ -187,3 +187,26 @@ def test_two_workers_fire_a_thousand_due_timers_each_exactly_once(timed: Service
         )
         assert per_instance == dict.fromkeys(ids, 1)
         assert session.scalar(select(func.count()).select_from(TimerDue)) == 0
+
+
+def test_baton_worker_once_fires_due_timers_from_the_command_line(timed: Services, database_url: str) -> None:
+    from click.testing import CliRunner
+
+    from webui.cli import cli
+
+    clock = timed.runtime.clock
+    assert isinstance(clock, FakeClock)
+    instance_id = start(timed, "tick")
+    runner = CliRunner()
+    args = ["--db", database_url, "--definitions", str(ROOT / "definitions"), "worker", "--once"]
+    result = runner.invoke(cli, args, obj={})
+    assert result.exit_code == 0 and "fired 0 timer(s)" in result.output
+    # the CLI's worker reads the real clock: make the row due for it, and the timer due for
+    # SpiffWorkflow (whose clock this test moves)
+    with timed.db.unit_of_work() as session:
+        session.execute(TimerDue.__table__.update().values(due_at=datetime(2000, 1, 1, tzinfo=UTC)))
+    clock.now += timedelta(days=1)
+    result = runner.invoke(cli, args, obj={})
+    assert result.exit_code == 0, result.output
+    assert "fired 1 timer(s) on 1 instance(s); 0 failure(s)" in result.output
+    assert open_steps(timed, instance_id) == ["after"]

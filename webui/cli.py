@@ -426,6 +426,34 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
     _serve(ctx, host, port)
 
 
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="Fire what is due now and exit (for cron).")
+@click.option("--poll", default=1.0, show_default=True, type=float, help="Seconds between polls.")
+@click.pass_context
+@handle_errors
+def worker(ctx: click.Context, once: bool, poll: float) -> None:
+    """Fire due BPMN timers. Run several on PostgreSQL; one on SQLite."""
+    from engine.timers import TimerWorker
+
+    services = _services(ctx)
+    services.db.create_all()
+    services.warm_up()
+    timer_worker = TimerWorker(services.db, services.runtime.fire_timers)
+    if once:
+        stats = timer_worker.run_once()
+        console.print(
+            f"fired {stats.fired} timer(s) on {stats.instances} instance(s); {stats.failures} failure(s)"
+        )
+        for error in stats.errors:
+            err_console.print(f"  - {_e(error)}")
+        sys.exit(1 if stats.failures else 0)
+    console.print(f"timer worker running on {_e(services.db.url)} (Ctrl+C to stop)")
+    try:
+        timer_worker.run_forever(poll)
+    except KeyboardInterrupt:
+        timer_worker.stop()
+
+
 def main() -> None:
     """Entry point of the ``baton`` console script."""
     cli(obj={})
