@@ -22,6 +22,7 @@ import os
 import statistics
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from sqlalchemy import text
 from engine.db import Base
 from engine.fastsql import FastStatement
 from engine.sandbox import _compile as sandbox_compile
+from workflows.agency import AM_LANE, PM_LANE
+from workflows.demo import seed_users
 from workflows.engagements import complete_task, deploy_all, start_engagement
 from workflows.samples import Step, Story, qc_rounds_story
 from workflows.services import Services, build_services
@@ -43,6 +46,8 @@ from workflows.services import Services, build_services
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 console = Console(width=140)
+# the engagement's team (demo people): each step is completed by the one its lane calls for
+TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
 
 
 # -- the baseline: SpiffWorkflow alone -----------------------------------------------------
@@ -52,6 +57,14 @@ def load_spec() -> tuple[Any, dict[str, Any]]:
     parser = SpiffBpmnParser(validator=VALIDATOR)
     parser.add_bpmn_file(str(ROOT / "definitions" / "engagement.bpmn"))
     return parser.get_spec("engagement"), parser.get_subprocess_specs("engagement")
+
+
+@cache
+def actor_of(bpmn_id: str) -> str:
+    """Who completes a user task of the engagement: the team member of its lane."""
+    spec, _subs = load_spec()
+    lane = next(ts.lane for ts in spec.task_specs.values() if getattr(ts, "bpmn_id", None) == bpmn_id)
+    return TEAM[lane]
 
 
 def memory_complete(wf: BpmnWorkflow, step: Step) -> float:
@@ -85,6 +98,7 @@ def fresh_services(url: str) -> Services:
     services.db.create_all()
     with services.db.unit_of_work() as session:
         deploy_all(session, services)
+        seed_users(session, services)
     return services
 
 
@@ -97,13 +111,16 @@ def baton_start(services: Services, story: Story) -> int:
             name=story.name,
             process_id=story.definition,
             options=story.options,
+            account_manager=TEAM[AM_LANE],
+            project_manager=TEAM[PM_LANE],
         ).id
 
 
 def baton_complete(services: Services, engagement_id: int, step: Step) -> float:
+    actor = actor_of(step.task)  # outside the timing
     t0 = time.perf_counter()
     with services.db.unit_of_work() as session:
-        complete_task(session, services, engagement_id, step.task, step.data)
+        complete_task(session, services, engagement_id, step.task, step.data, actor=actor)
     return time.perf_counter() - t0
 
 

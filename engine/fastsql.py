@@ -145,6 +145,23 @@ class FastStatement:
         ]
 
 
+def fetch_together(
+    conn: Connection, queries: Sequence[tuple[FastStatement, Mapping[str, Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run several SELECTs in order, in one round trip where the driver pipelines (psycopg).
+
+    Each statement still runs after the one before it (and, under READ COMMITTED, sees what
+    was committed when it started): a ``FOR UPDATE`` first makes the next ones read after the
+    lock is granted.
+
+    Returns:
+        The rows of each query, in order.
+    """
+    with pipeline(conn):
+        cursors = [stmt.submit(conn, params) for stmt, params in queries]
+    return [stmt.rows(conn, cursor, params) for (stmt, params), cursor in zip(queries, cursors, strict=True)]
+
+
 @contextmanager
 def pipeline(conn: Connection) -> Iterator[None]:
     """Send the statements of the block without waiting for each reply (psycopg's pipeline

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, MetaData, text
 
 from engine.db import Base, Database
 from engine.migrate import upgrade
+from workflows.demo import seed_users
 from workflows.engagements import deploy_all
 from workflows.services import Services, build_services
 
@@ -84,7 +85,12 @@ def services(database_url: str, clock: FakeClock) -> Iterator[Services]:
 
 @pytest.fixture
 def deployed(services: Services) -> Services:
-    """Services with the definitions folder deployed."""
+    """Services with the definitions folder deployed and the demo agency's people.
+
+    ana and alex are account managers, pete and priya project managers, rita a resource
+    manager, olga an ops lead, lee in leadership and adam an admin (see workflows.demo).
+    """
     with services.db.unit_of_work() as session:
         deploy_all(session, services, note="test setup")
+        seed_users(session, services)
     return services

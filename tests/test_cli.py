@@ -75,7 +75,10 @@ def baton(database_url: str) -> Baton:
 
 @pytest.fixture
 def initialised(baton: Baton) -> Baton:
+    """A database with the definitions deployed and ana (an AM) and pete (a PM)."""
     ok(baton("init-db"))
+    ok(baton("users", "add", "ana", "--role", "account_manager", "--name", "Ana Alvarez"))
+    ok(baton("users", "add", "pete", "--role", "project_manager", "--name", "Pete Novak"))
     return baton
 
 
@@ -104,22 +107,69 @@ def test_the_account_manager_runs_an_engagement_from_the_command_line(baton: Bat
     assert re.search(r"fast_track\s+│\s+1\s+│\s+Fast-track job\s", listing)
     assert "initial deployment" in listing
 
-    # the AM starts an engagement where the PM joins scoping
-    text = ok(baton("start", "--client", "Acme", "--name", "Rebrand", "--option", "pm_joins_scoping=true"))
+    # the ops lead adds the people: two AMs and a PM
+    text = ok(
+        baton(
+            "users",
+            "add",
+            "ana",
+            "--role",
+            "account_manager",
+            "--name",
+            "Ana Alvarez",
+            "--email",
+            "ana@agency.example",
+        )
+    )
+    assert "added ana (Ana Alvarez): account_manager" in text
+    ok(baton("users", "add", "alex", "--role", "account_manager", "--name", "Alex Chen"))
+    ok(baton("users", "add", "pete", "--role", "project_manager", "--name", "Pete Novak"))
+    people = ok(baton("users", "list"))
+    assert re.search(
+        r"ana\s+│\s+Ana Alvarez\s+│\s+ana@agency.example\s+│\s+account_manager\s+│\s+yes", people
+    )
+    assert re.search(r"pete\s+│\s+Pete Novak\s+│\s+│\s+project_manager", people)
+
+    # the AM starts an engagement where the PM joins scoping, with ana and pete as its team
+    text = ok(
+        baton(
+            "start",
+            "--client",
+            "Acme",
+            "--name",
+            "Rebrand",
+            "--option",
+            "pm_joins_scoping=true",
+            "--am",
+            "ana",
+            "--pm",
+            "pete",
+            "--as",
+            "ana",
+        )
+    )
     engagement = started_engagement(text)
     assert engagement == 1  # the first engagement of a fresh store
     assert f"started engagement {engagement}: Acme / Rebrand (engagement)" in text
     assert "pitch_prepare — Prepare pitch" in text
     assert "Account Management" in text and "pitch" in text
 
-    # it is waiting in the AM lane, and nothing is waiting for the PMs yet
+    # it is waiting in the AM lane, assigned to ana, and nothing is waiting for the PMs yet
     inbox = ok(baton("tasks", "--lane", "Account Management"))
     assert f"{engagement} Acme" in inbox and "pitch_prepare — Prepare pitch" in inbox
+    assert re.search(r"pitch_prepare — Prepare pitch .*│\s+ana\s+│", inbox)
     assert ok(baton("tasks", "--lane", "Project Management")).strip() == "no open tasks"
+    assert "pitch_prepare" in ok(baton("tasks", "--for", "ana"))
+    assert ok(baton("tasks", "--for", "alex")).strip() == "no open tasks"
+
+    # pete, a PM, cannot do the AM's work
+    result = baton("complete", str(engagement), "pitch_prepare", "--as", "pete", "--data", "{}")
+    assert result.exit_code == 1
+    assert "refused: pete may not complete pitch_prepare (Account Management)" in err(result)
 
     # the AM submits an incomplete form: refused, every failing field listed, nothing changes
     bad = {"pitch_date": "next tuesday", "budget_note": "tbc"}
-    result = baton("complete", str(engagement), "pitch_prepare", "--data", json.dumps(bad))
+    result = baton("complete", str(engagement), "pitch_prepare", "--as", "ana", "--data", json.dumps(bad))
     assert result.exit_code == 1
     message = err(result)
     assert "the form pitch_prepare.schema.json is invalid" in message
@@ -130,7 +180,7 @@ def test_the_account_manager_runs_an_engagement_from_the_command_line(baton: Bat
 
     # with the data from the story it goes through and the next step is shown
     data = json.dumps(stories.pitch_prepare())
-    text = ok(baton("complete", str(engagement), "pitch_prepare", "--data", data))
+    text = ok(baton("complete", str(engagement), "pitch_prepare", "--as", "ana", "--data", data))
     assert f"completed pitch_prepare; engagement {engagement} is running" in text
     assert "pitch_outcome — Record pitch outcome" in text
     assert "pitch_prepare —" not in text
@@ -140,6 +190,7 @@ def test_the_account_manager_runs_an_engagement_from_the_command_line(baton: Bat
     assert f"Acme — Rebrand (engagement {engagement})" in page
     assert "definition engagement v1; status running" in page
     assert "stage: pitch" in page
+    assert "team: account manager ana, project manager pete" in page
     assert "open tasks" in page and "pitch_outcome — Record pitch outcome" in page
     assert "history" in page
     events = re.findall(r"│\s+(started|task_ready|task_completed)\s+│\s+([a-z_]*)\s+│", page)
@@ -161,7 +212,9 @@ def test_form_data_can_come_from_a_file(initialised: Baton, tmp_path: Path) -> N
     engagement = started_engagement(ok(initialised("start", "--client", "Acme", "--name", "From file")))
     data_file = tmp_path / "pitch.json"
     data_file.write_text(json.dumps(stories.pitch_prepare()), encoding="utf-8")
-    text = ok(initialised("complete", str(engagement), "pitch_prepare", "--data", f"@{data_file}"))
+    text = ok(
+        initialised("complete", str(engagement), "pitch_prepare", "--as", "ana", "--data", f"@{data_file}")
+    )
     assert "completed pitch_prepare" in text and "pitch_outcome" in text
 
 
@@ -312,7 +365,17 @@ def test_the_installed_console_script_works(tmp_path: Path) -> None:
 
     helped = subprocess.run([script, "--help"], capture_output=True, text=True, env=env, timeout=120)
     assert helped.returncode == 0, helped.stderr
-    for command in ("init-db", "definitions", "start", "tasks", "complete", "show"):
+    for command in (
+        "init-db",
+        "definitions",
+        "start",
+        "tasks",
+        "complete",
+        "show",
+        "users",
+        "claim",
+        "cover",
+    ):
         assert command in helped.stdout
 
     url = f"sqlite:///{tmp_path}/x.sqlite3"

@@ -75,7 +75,7 @@ def test_two_people_complete_the_same_task_at_once_one_wins(deployed: Services) 
         except ConflictError as exc:
             outcomes.append(f"conflict: {exc}")
 
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in ("ana", "ben")]
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in ("ana", "alex")]
     for t in threads:
         t.start()
     for t in threads:
@@ -104,11 +104,13 @@ def test_a_writer_holding_a_stale_revision_is_refused_and_loses_nothing(deployed
     with deployed.db.unit_of_work(write=False) as session:
         revision = session.get(WorkflowInstance, instance_id).revision  # type: ignore[union-attr]
     with deployed.db.unit_of_work() as session:
-        complete_task(session, deployed, engagement_id, FIRST.task, FIRST.data)
+        complete_task(session, deployed, engagement_id, FIRST.task, FIRST.data, actor="ana")
     before = snapshot(deployed, instance_id)
     step2 = STORIES["happy_path"].steps[1]
     with pytest.raises(ConflictError, match="revision"), deployed.db.unit_of_work() as session:
-        complete_task(session, deployed, engagement_id, step2.task, step2.data, expected_revision=revision)
+        complete_task(
+            session, deployed, engagement_id, step2.task, step2.data, actor="ana", expected_revision=revision
+        )
     assert snapshot(deployed, instance_id) == before
 
 
@@ -121,7 +123,7 @@ def test_the_optimistic_lock_catches_a_writer_that_loaded_before_another_commit(
         head, live = deployed.store.checkout(session, instance_id, lock=False)
         session.commit()  # release SQLite's lock; the objects stay loaded
         with other.db.unit_of_work() as s2:
-            complete_task(s2, other, engagement_id, FIRST.task, FIRST.data)
+            complete_task(s2, other, engagement_id, FIRST.task, FIRST.data, actor="ana")
         task = live.workflow.get_tasks(state=TaskState.READY, manual=True)[0]
         task.set_data(**FIRST.data)
         task.run()
@@ -142,11 +144,11 @@ def test_a_form_that_fails_validation_changes_nothing(deployed: Services) -> Non
     engagement_id, instance_id = start(deployed)
     before = snapshot(deployed, instance_id)
     with pytest.raises(FormValidationError) as info, deployed.db.unit_of_work() as session:
-        complete_task(session, deployed, engagement_id, FIRST.task, {"unexpected": 1})
+        complete_task(session, deployed, engagement_id, FIRST.task, {"unexpected": 1}, actor="ana")
     assert info.value.errors
     assert snapshot(deployed, instance_id) == before
     with deployed.db.unit_of_work() as session:  # and the task can still be completed
-        complete_task(session, deployed, engagement_id, FIRST.task, FIRST.data)
+        complete_task(session, deployed, engagement_id, FIRST.task, FIRST.data, actor="ana")
 
 
 KILLER = textwrap.dedent(
@@ -173,7 +175,7 @@ KILLER = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         svc.db.sessions.class_.commit = commit_then_die
     with svc.db.unit_of_work() as session:
-        complete_task(session, svc, {engagement}, {task!r}, json.loads({data!r}), actor="crasher")
+        complete_task(session, svc, {engagement}, {task!r}, json.loads({data!r}), actor="ana")
     print("survived")
     """
 )
@@ -203,7 +205,7 @@ def test_a_process_killed_during_a_completion_leaves_before_or_after(deployed: S
     # either way the instance restores and goes on
     step = STORIES["happy_path"].steps[0 if where == "mid-step" else 1]
     with deployed.db.unit_of_work() as session:
-        complete_task(session, deployed, engagement_id, step.task, step.data)
+        complete_task(session, deployed, engagement_id, step.task, step.data, actor="ana")
     with deployed.db.unit_of_work(write=False) as session:
         hashes = set(session.scalars(select(TaskRow.data_hash).where(TaskRow.instance_id == instance_id)))
         stored = set(session.scalars(select(TaskData.hash).where(TaskData.hash.in_(hashes))))
@@ -233,6 +235,6 @@ def test_an_am_cancels_an_engagement_and_its_open_tasks_are_withdrawn(deployed: 
     assert state["human"] == [(task.task_id, "cancelled", None)]
     assert state["events"][-1] == ("cancelled", None)
     with pytest.raises(TaskNotReadyError), deployed.db.unit_of_work() as session:
-        complete_task(session, deployed, engagement_id, task.task_id, FIRST.data)
+        complete_task(session, deployed, engagement_id, task.task_id, FIRST.data, actor="ana")
     with pytest.raises(ConflictError, match="not running"), deployed.db.unit_of_work() as session:
         cancel_engagement(session, deployed, engagement_id, actor="ana", reason="again")

@@ -245,6 +245,18 @@ INTERMEDIATE_TIMER = """<bpmn:intermediateCatchEvent id="cooling_off">
     """
 
 
+# the PM lane's role declaration, removed to make a lane Baton cannot staff
+PM_ROLE_DECLARED = (
+    """<bpmn:extensionElements>
+          <spiffworkflow:properties>
+            <spiffworkflow:property name="role" value="project_manager" />
+          </spiffworkflow:properties>
+        </bpmn:extensionElements>
+        <bpmn:flowNodeRef>brief_write</bpmn:flowNodeRef>""",
+    "<bpmn:flowNodeRef>brief_write</bpmn:flowNodeRef>",
+)
+
+
 def _script(source: str) -> str:
     return variant((SCRIPT, source.replace("'", "&apos;")))
 
@@ -259,12 +271,20 @@ CASES = [
         id="user-task-outside-any-lane",
     ),
     pytest.param(
-        variant(('name="Project Management"', 'name="Studio"')),
+        variant(('name="Project Management"', 'name="Studio"'), PM_ROLE_DECLARED),
         FORMS,
         "lane_pm",
         "lane",
-        ["unknown lane 'Studio'", "Account Management, Project Management"],
-        id="unknown-lane",
+        ["unknown lane 'Studio' without a role", "Account Management, Project Management"],
+        id="unknown-lane-without-a-role",
+    ),
+    pytest.param(
+        variant(('value="project_manager"', 'value="studio_manager"')),
+        FORMS,
+        "lane_pm",
+        "lane",
+        ["lane 'Project Management' has unknown role 'studio_manager'", "account_manager, project_manager"],
+        id="lane-with-an-unknown-role",
     ),
     pytest.param(
         variant(('name="stage" value="qc"', 'name="stage" value="qa"')),
@@ -409,6 +429,7 @@ def test_validate_reports_every_problem_at_once(services: Services) -> None:
         ("qc_decision == 'pass'", "decision =="),
         (SCRIPT, "import os"),
         ('name="Project Management"', 'name="Studio"'),
+        PM_ROLE_DECLARED,
     )
     forms = with_form("qc_check.schema.json", '{"type": 12}')
     forms.pop("production.schema.json")
@@ -481,7 +502,7 @@ def test_a_new_sla_makes_version_two_and_running_engagements_stay_on_version_one
 
     # the engagement started on v1 keeps working on v1
     with deployed.db.unit_of_work() as session:
-        complete_task(session, deployed, old_engagement, "brief_write", stories.brief_write(), actor="pm")
+        complete_task(session, deployed, old_engagement, "brief_write", stories.brief_write(), actor="pete")
     assert open_task(deployed, old_instance, "production").properties["sla"] == "10bd"
     assert instance_definition(deployed, old_instance) == v1_id
     assert new_engagement != old_engagement
@@ -535,7 +556,7 @@ def test_a_deployed_version_keeps_the_forms_it_was_deployed_with(deployed: Servi
 
     # each engagement's form is checked against its own version
     with deployed.db.unit_of_work() as session:
-        complete_task(session, deployed, engagement_v1, "brief_write", stories.brief_write(), actor="pm")
+        complete_task(session, deployed, engagement_v1, "brief_write", stories.brief_write(), actor="pete")
     with deployed.db.unit_of_work() as session, pytest.raises(FormValidationError) as caught:
-        complete_task(session, deployed, engagement_v2, "brief_write", stories.brief_write(), actor="pm")
+        complete_task(session, deployed, engagement_v2, "brief_write", stories.brief_write(), actor="pete")
     assert any("brand_guidelines_url" in f"{e.path} {e.message}" for e in caught.value.errors)

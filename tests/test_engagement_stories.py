@@ -3,6 +3,9 @@
 Each story is played twice: with hot workflows kept in memory between steps, and with
 every step loading its workflow cold from the database. After every step the stored
 instance must restore to exactly the workflow in memory.
+
+The engagements are run by ana (their account manager) and pete (their project manager):
+each step lands with the person its lane calls for, and that person completes it.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.models import Event, HumanTask, WorkflowInstance
-from workflows.engagements import complete_task, start_engagement, view_engagement
+from workflows.agency import AM_LANE, PM_LANE
+from workflows.engagements import complete_task, find_open_task, start_engagement, view_engagement
 from workflows.samples import STORIES, Story
 from workflows.services import Services
 
+TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
+
 
 def play(services: Services, story: Story, *, check_round_trip: bool = True) -> int:
-    """Start the story's engagement and complete each of its steps; return the engagement id."""
+    """Start the story's engagement and have its AM or PM complete each step; return its id."""
     with services.db.unit_of_work() as session:
         engagement = start_engagement(
             session,
@@ -28,14 +34,18 @@ def play(services: Services, story: Story, *, check_round_trip: bool = True) -> 
             name=story.start_data.get("engagement_name", story.name),
             process_id=story.definition,
             options=story.options,
-            actor="starter",
+            actor="olga",
+            account_manager="ana",
+            project_manager="pete",
         )
         engagement_id, instance_id = engagement.id, engagement.instance_id
     for step in story.steps:
         with services.db.unit_of_work() as session:
-            open_ids = [t.bpmn_id for t in services.runtime.ready_tasks(session, instance_id)]
-            assert step.task in open_ids, f"{story.name}: expected {step.task} among {open_ids}"
-            complete_task(session, services, engagement_id, step.task, step.data, actor="tester")
+            open_tasks = {t.bpmn_id: t for t in services.runtime.ready_tasks(session, instance_id)}
+            assert step.task in open_tasks, f"{story.name}: expected {step.task} among {list(open_tasks)}"
+            task = open_tasks[step.task]
+            assert task.lane is not None and task.assignee == TEAM[task.lane], (step.task, task.assignee)
+            complete_task(session, services, engagement_id, step.task, step.data, actor=task.assignee)
         if check_round_trip:
             assert_round_trip(services, instance_id)
     return engagement_id
@@ -73,8 +83,9 @@ def test_every_story_reaches_its_end(runner: Services, name: str) -> None:
         kinds = [e.kind for e in view.history]
         assert kinds[0] == "started" and kinds[-1] == "completed"
         assert kinds.count("task_completed") == len(story.steps)
-        completed = [e.bpmn_id for e in view.history if e.kind == "task_completed"]
-        assert completed == [s.task for s in story.steps]
+        completed = [(e.bpmn_id, e.actor) for e in view.history if e.kind == "task_completed"]
+        assert [bpmn_id for bpmn_id, _ in completed] == [s.task for s in story.steps]
+        assert {actor for _, actor in completed} <= {"ana", "pete"}
 
 
 def test_a_lost_pitch_records_the_reason_and_ends(deployed: Services) -> None:
@@ -123,11 +134,23 @@ def test_a_step_writes_only_what_changed(deployed: Services) -> None:
 
     story = qc_rounds_story(30)
     with deployed.db.unit_of_work() as session:
-        engagement = start_engagement(session, deployed, client="Acme", name="Loop", options=story.options)
+        engagement = start_engagement(
+            session,
+            deployed,
+            client="Acme",
+            name="Loop",
+            options=story.options,
+            account_manager="ana",
+            project_manager="pete",
+        )
     written = []
     for step in story.steps:
         with deployed.db.unit_of_work() as session:
-            result = complete_task(session, deployed, engagement.id, step.task, step.data)
+            task = find_open_task(session, engagement, step.task)
+            assert task.assignee is not None
+            result = complete_task(
+                session, deployed, engagement.id, step.task, step.data, actor=task.assignee
+            )
             written.append(result.rows_written)
     with deployed.db.unit_of_work(write=False) as session:
         from engine.models import TaskRow

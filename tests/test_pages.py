@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,9 @@ def test_an_engagement_page_shows_its_stage_open_task_and_history(app) -> None: 
     html = client.get("/engagements/5").get_data(as_text=True)
     assert "Adventure Works" in html
     assert 'class="active">Brief' in html
+    assert "account manager <strong>ana</strong>" in html and "project manager <strong>priya</strong>" in html
+    # the open brief approval waits with the engagement's AM
+    assert re.search(r"<td>Approve brief</td><td>Account Management</td>.*?<td>ana</td>", html, re.S)
     assert "task completed" in html and "started" in html
     assert client.get("/engagements/999").status_code == 404
 

@@ -1,4 +1,4 @@
-"""The ``baton`` command line: database, definitions, engagements and tasks.
+"""The ``baton`` command line: database, definitions, engagements, tasks and people.
 
 Every command prints a clear message and exits non-zero on errors.
 """
@@ -8,21 +8,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from engine.definitions import read_forms_dir
-from engine.errors import DefinitionError, EngineError, FormValidationError
 from workflows.engagements import (
     cancel_engagement,
     complete_task,
@@ -30,66 +22,15 @@ from workflows.engagements import (
     deploy_file,
     list_engagements,
     list_open_tasks,
+    my_tasks,
     start_engagement,
     view_engagement,
 )
-from workflows.services import Services, build_services
+
+from . import cli_people
+from .cli_support import _e, _services, console, err_console, handle_errors, unit_of_work
 
 DEFAULT_DB = "sqlite:///instance/baton.sqlite3"
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _e(value: object) -> str:
-    """Text from data or errors, escaped so rich prints it as is (not as markup)."""
-    return escape(str(value))
-
-
-def _services(ctx: click.Context) -> Services:
-    obj = ctx.ensure_object(dict)
-    if "services" not in obj:
-        url = obj["db_url"]
-        database = make_url(url).database
-        if url.startswith("sqlite") and database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        obj["services"] = build_services(url, definitions_dir=obj.get("definitions_dir"))
-    return obj["services"]
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn domain errors into a readable message and exit status 1."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FormValidationError as exc:
-            err_console.print(f"[red]error:[/red] the form {_e(exc.form)} is invalid:")
-            for e in exc.errors:
-                err_console.print(f"  - {_e(e.path or '(form)')}: {_e(e.message)}")
-            sys.exit(1)
-        except DefinitionError as exc:
-            err_console.print("[red]error:[/red] the definition is refused:")
-            for issue in exc.issues:
-                err_console.print(f"  - {_e(issue)}")
-            sys.exit(1)
-        except SQLAlchemyError as exc:
-            detail = getattr(exc, "orig", None) or exc
-            err_console.print(f"[red]database error:[/red] {_e(str(detail))}")
-            sys.exit(1)
-        except (EngineError, ValueError) as exc:
-            err_console.print(f"[red]error:[/red] {_e(exc)}")
-            sys.exit(1)
-
-    return wrapper
-
-
-@contextmanager
-def unit_of_work(ctx: click.Context, write: bool = True) -> Iterator[Any]:
-    """A session of the configured database."""
-    services = _services(ctx)
-    with services.db.unit_of_work(write=write) as session:
-        yield session
 
 
 @click.group()
@@ -229,13 +170,24 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option(
     "--option", "options", multiple=True, help="KEY=VALUE (JSON values), e.g. pm_joins_scoping=true."
 )
+@click.option("--am", "account_manager", help="Username of the engagement's account manager.")
+@click.option("--pm", "project_manager", help="Username of the engagement's project manager.")
+@click.option("--rm", "resource_manager", help="Username of its resource manager (optional).")
 @click.option("--as", "actor", default=os.environ.get("USER"), help="Who starts it.")
 @click.pass_context
 @handle_errors
 def start(
-    ctx: click.Context, client: str, name: str, process_id: str, options: tuple[str, ...], actor: str | None
+    ctx: click.Context,
+    client: str,
+    name: str,
+    process_id: str,
+    options: tuple[str, ...],
+    account_manager: str | None,
+    project_manager: str | None,
+    resource_manager: str | None,
+    actor: str | None,
 ) -> None:
-    """Start an engagement."""
+    """Start an engagement with its team (each task goes to the team member for its lane)."""
     services = _services(ctx)
     with unit_of_work(ctx) as session:
         engagement = start_engagement(
@@ -246,6 +198,9 @@ def start(
             process_id=process_id,
             options=_parse_options(options),
             actor=actor,
+            account_manager=account_manager,
+            project_manager=project_manager,
+            resource_manager=resource_manager,
         )
         console.print(f"started engagement {engagement.id}: {_e(client)} / {_e(name)} ({_e(process_id)})")
     _print_open_tasks(ctx, engagement_id=engagement.id)
@@ -270,12 +225,27 @@ def engagements(ctx: click.Context) -> None:
         console.print(table)
 
 
+def _holder(assignee: str | None, claimed_by: str | None) -> str:
+    """Who has a task: its assignee, and its claimer when that is someone else."""
+    if claimed_by and claimed_by != assignee:
+        return f"{_e(assignee or '—')} (claimed by {_e(claimed_by)})"
+    return f"{_e(assignee or '')}{' (claimed)' if claimed_by else ''}"
+
+
 def _print_open_tasks(
-    ctx: click.Context, *, lane: str | None = None, engagement_id: int | None = None
+    ctx: click.Context,
+    *,
+    lane: str | None = None,
+    engagement_id: int | None = None,
+    user: str | None = None,
 ) -> None:
+    services = _services(ctx)
     with unit_of_work(ctx, write=False) as session:
-        rows = list_open_tasks(session, lane=lane, engagement_id=engagement_id)
-        table = Table("engagement", "task id", "step", "lane", "stage", "due")
+        if user is not None:
+            rows = my_tasks(session, services, user)
+        else:
+            rows = list_open_tasks(session, lane=lane, engagement_id=engagement_id)
+        table = Table("engagement", "task id", "step", "lane", "stage", "due", "assignee")
         for task, e in rows:
             due = task.due_at.strftime("%Y-%m-%d %H:%M") if task.due_at else ""
             table.add_row(
@@ -285,29 +255,44 @@ def _print_open_tasks(
                 _e(task.lane or ""),
                 task.stage or "",
                 due,
+                _holder(task.assignee, task.claimed_by),
             )
         console.print(table if rows else "no open tasks")
 
 
 @cli.command("tasks")
-@click.option("--lane", help="Only this lane, e.g. 'Account Management'.")
+@click.option("--lane", help="Only this lane (its pool), e.g. 'Account Management'.")
 @click.option("--engagement", "engagement_id", type=int, help="Only this engagement.")
+@click.option("--for", "user", help="Only the tasks this user holds or covers today.")
 @click.pass_context
 @handle_errors
-def tasks(ctx: click.Context, lane: str | None, engagement_id: int | None) -> None:
-    """List ready tasks (by lane or engagement)."""
-    _print_open_tasks(ctx, lane=lane, engagement_id=engagement_id)
+def tasks(ctx: click.Context, lane: str | None, engagement_id: int | None, user: str | None) -> None:
+    """List ready tasks (by lane, engagement or person)."""
+    _print_open_tasks(ctx, lane=lane, engagement_id=engagement_id, user=user)
 
 
 @cli.command("complete")
 @click.argument("engagement_id", type=int)
 @click.argument("task")
 @click.option("--data", "data_text", default="{}", help="Form data as JSON, or @file.json.")
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who completes it.")
+@click.option("--as", "actor", default=os.environ.get("USER"), help="Who completes it (a username).")
+@click.option("--on-behalf-of", "on_behalf_of", help="Complete it for this user (ops lead, admin).")
+@click.option("--reason", help="Why you act on behalf of someone (kept in the history).")
 @click.pass_context
 @handle_errors
-def complete(ctx: click.Context, engagement_id: int, task: str, data_text: str, actor: str | None) -> None:
-    """Complete TASK (task id or BPMN id) of an engagement with JSON data."""
+def complete(
+    ctx: click.Context,
+    engagement_id: int,
+    task: str,
+    data_text: str,
+    actor: str | None,
+    on_behalf_of: str | None,
+    reason: str | None,
+) -> None:
+    """Complete TASK (task id or BPMN id) of an engagement with JSON data.
+
+    Allowed for the task's claimer, else its assignee, their cover or a member of its lane's role.
+    """
     if data_text.startswith("@"):
         data_text = Path(data_text[1:]).read_text(encoding="utf-8")
     try:
@@ -318,7 +303,16 @@ def complete(ctx: click.Context, engagement_id: int, task: str, data_text: str, 
         raise click.BadParameter("the form data must be a JSON object", param_hint="--data")
     services = _services(ctx)
     with unit_of_work(ctx) as session:
-        result = complete_task(session, services, engagement_id, task, data, actor=actor)
+        result = complete_task(
+            session,
+            services,
+            engagement_id,
+            task,
+            data,
+            actor=actor or "",
+            on_behalf_of=on_behalf_of,
+            reason=reason,
+        )
     console.print(
         f"completed {_e(task)}; engagement {engagement_id} is {result.status}"
         + (f" (ended at {result.end_event})" if result.end_event else "")
@@ -357,16 +351,19 @@ def show(ctx: click.Context, engagement_id: int) -> None:
             + (f"; ended at {inst.end_event}" if inst.end_event else "")
         )
         console.print(f"stage: {', '.join(view.stages) or '—'}")
-        table = Table("task id", "step", "lane", "due", title="open tasks")
+        team = ", ".join(f"{role.replace('_', ' ')} {user}" for role, user in sorted(view.team.items()))
+        console.print(f"team: {_e(team or '—')}")
+        table = Table("task id", "step", "lane", "due", "assignee", title="open tasks")
         for t in view.open_tasks:
             table.add_row(
                 t.task_id,
                 f"{t.bpmn_id} — {_e(t.title)}",
                 _e(t.lane or ""),
                 t.due_at.strftime("%Y-%m-%d %H:%M") if t.due_at else "",
+                _holder(t.assignee, t.claimed_by),
             )
         console.print(table)
-        history = Table("when", "event", "step", "lane", "actor", "decision", title="history")
+        history = Table("when", "event", "step", "lane", "actor", "decision", "detail", title="history")
         for ev in view.history:
             history.add_row(
                 ev.at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -375,8 +372,30 @@ def show(ctx: click.Context, engagement_id: int) -> None:
                 _e(ev.lane or ""),
                 _e(ev.actor or ""),
                 _e(ev.decision or ""),
+                _e(_describe(ev.detail)),
             )
         console.print(history)
+
+
+def _describe(detail: dict[str, Any] | None) -> str:
+    """An event's detail in a few words (assignments, team changes, cover, reasons)."""
+    if not detail:
+        return ""
+    parts = []
+    if "to" in detail and "from" in detail:
+        parts.append(f"{detail['from'] or '—'} → {detail['to'] or '—'}")
+    for role, change in (detail.get("changes") or {}).items():
+        parts.append(f"{role.replace('_', ' ')}: {change.get('from') or '—'} → {change.get('to')}")
+    for key, label in (
+        ("on_behalf_of", "on behalf of"),
+        ("covering_for", "covering for"),
+        ("claimed_by", "claim of"),
+        ("released_claim", "released claim of"),
+        ("reason", "reason:"),
+    ):
+        if detail.get(key):
+            parts.append(f"{label} {detail[key]}")
+    return "; ".join(parts)
 
 
 # -- serving -------------------------------------------------------------------------
@@ -411,18 +430,26 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
     """Create demo engagements across the stages (into an empty store) and run Baton."""
     from workflows.demo import seed_demo
+    from workflows.people import list_users
 
     services = _services(ctx)
     services.db.create_all()
     with unit_of_work(ctx) as session:
         created = seed_demo(session, services)
+        users = [(u.username, u.display_name, ", ".join(sorted(u.role_names))) for u in list_users(session)]
     console.print(f"demo data: {len(created)} engagements created" if created else "demo data: already there")
     console.print(f"database: {_e(services.db.url)}")
+    table = Table("user", "name", "roles", title="demo users")
+    for row in users:
+        table.add_row(*(_e(v) for v in row))
+    console.print(table)
+    console.print("Act as one of them with --as: e.g. `baton tasks --for ana`,")
+    console.print('`baton complete 3 pitch_outcome --as ana --data \'{"pitch_decision": "won"}\'`.')
     if seed_only:
         return
     console.print(f"\n[bold]Baton is running at http://{host}:{port}/[/bold]")
-    console.print("Demo logins: none yet - the pages are read-only until accounts and roles arrive;")
-    console.print("work the tasks with `baton tasks` and `baton complete` meanwhile.\n")
+    console.print("The pages are read-only until the HTTP API and its logins land; work the tasks")
+    console.print("with `baton tasks`, `baton claim` and `baton complete --as USER` meanwhile.\n")
     _serve(ctx, host, port)
 
 
@@ -452,6 +479,10 @@ def worker(ctx: click.Context, once: bool, poll: float) -> None:
         timer_worker.run_forever(poll)
     except KeyboardInterrupt:
         timer_worker.stop()
+
+
+for _command in cli_people.COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

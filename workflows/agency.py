@@ -1,11 +1,13 @@
-"""The agency's vocabulary: stages, lanes and the lint rules definitions must satisfy."""
+"""The agency's vocabulary: stages, roles, lanes and the lint rules definitions must satisfy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from engine.definitions import ParsedDefinition, element_id, properties_of
+from engine.definitions import BPMN_NS, ParsedDefinition, element_id, properties_of
 from engine.errors import LintIssue
+from engine.xmlsafe import parse_xml
 
 from .sla import parse_sla
 
@@ -21,19 +23,91 @@ STAGES: tuple[str, ...] = (
     "review",
 )
 STAGE_LABELS: dict[str, str] = {stage: ("QC" if stage == "qc" else stage.capitalize()) for stage in STAGES}
+ACCOUNT_MANAGER = "account_manager"
+PROJECT_MANAGER = "project_manager"
+RESOURCE_MANAGER = "resource_manager"
+OPS_LEAD = "ops_lead"
+LEADERSHIP = "leadership"
+ADMIN = "admin"
+# every role a user may hold (a user may hold several)
+ROLES: tuple[str, ...] = (OPS_LEAD, ACCOUNT_MANAGER, PROJECT_MANAGER, RESOURCE_MANAGER, LEADERSHIP, ADMIN)
+# the roles an engagement's team fills, one person each
+TEAM_ROLES: tuple[str, ...] = (ACCOUNT_MANAGER, PROJECT_MANAGER, RESOURCE_MANAGER)
 AM_LANE = "Account Management"
 PM_LANE = "Project Management"
-# lane name -> the role whose members work it
-LANE_ROLES: dict[str, str] = {AM_LANE: "account_manager", PM_LANE: "project_manager"}
+# lane name -> role, for lanes that do not declare their role in the BPMN
+LANE_ROLES: dict[str, str] = {AM_LANE: ACCOUNT_MANAGER, PM_LANE: PROJECT_MANAGER}
+# <bpmn:lane><bpmn:extensionElements><spiffworkflow:properties>
+#   <spiffworkflow:property name="role" value="account_manager"/> ...
+ROLE_PROPERTY = "role"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BOOLEAN_TEXT = {"true", "false"}
 
 
-def rule_known_lanes(defn: ParsedDefinition) -> Iterable[LintIssue]:
-    """Every lane of the definition must be one Baton knows how to staff."""
-    for lane in defn.lanes:
-        if lane not in LANE_ROLES:
+@dataclass(frozen=True)
+class Lane:
+    """A lane of a definition and the role it declares (None when it declares none)."""
+
+    id: str
+    name: str
+    declared_role: str | None
+
+    @property
+    def role(self) -> str | None:
+        """The declared role, else the standard role for the lane's name, else None."""
+        return self.declared_role or LANE_ROLES.get(self.name)
+
+
+def lanes_of(bpmn_xml: str | bytes) -> list[Lane]:
+    """The lanes of a BPMN document with their declared roles.
+
+    SpiffWorkflow keeps no extensions of lanes, so the roles are read from the XML itself.
+    """
+    raw = bpmn_xml.encode("utf-8") if isinstance(bpmn_xml, str) else bpmn_xml
+    root = parse_xml(raw).getroot()
+    lanes = []
+    for lane in root.iter(f"{{{BPMN_NS}}}lane"):
+        declared = None
+        for extensions in lane.findall(f"{{{BPMN_NS}}}extensionElements"):
+            for prop in extensions.iter(f"{{{SPIFF_NS}}}property"):
+                if prop.get("name") == ROLE_PROPERTY:
+                    declared = (prop.get("value") or "").strip()
+        lane_id = str(lane.get("id") or "")
+        lanes.append(Lane(lane_id, str(lane.get("name") or lane_id), declared))
+    return lanes
+
+
+def lane_roles(bpmn_xml: str | bytes) -> dict[str, str]:
+    """Lane name -> role for every lane whose role is known (declared or standard)."""
+    return {lane.name: role for lane in lanes_of(bpmn_xml) if (role := lane.role) in ROLES}
+
+
+def rule_lane_roles(defn: ParsedDefinition) -> Iterable[LintIssue]:
+    """Every lane is worked by a known role: declared in the lane, or standard for its name."""
+    roles = ", ".join(ROLES)
+    seen: dict[str, str | None] = {}
+    for lane in lanes_of(defn.bpmn_xml):
+        role = lane.role
+        if role is None:
             known = ", ".join(sorted(LANE_ROLES))
-            yield LintIssue(defn.lane_ids.get(lane), f"unknown lane '{lane}' (known lanes: {known})", "lane")
+            yield LintIssue(
+                lane.id or None,
+                f"unknown lane '{lane.name}' without a role: declare one with "
+                f'<spiffworkflow:property name="{ROLE_PROPERTY}" value="..."/> in the lane\'s '
+                f"extensionElements (one of: {roles}); lanes known without one: {known}",
+                "lane",
+            )
+        elif role not in ROLES:
+            yield LintIssue(
+                lane.id or None, f"lane '{lane.name}' has unknown role '{role}' (one of: {roles})", "lane"
+            )
+        elif lane.name in seen and seen[lane.name] != role:
+            yield LintIssue(
+                lane.id or None,
+                f"two lanes are named '{lane.name}' with different roles ({seen[lane.name]}, {role})",
+                "lane",
+            )
+        seen.setdefault(lane.name, role)
 
 
 def rule_stage_and_sla(defn: ParsedDefinition) -> Iterable[LintIssue]:
@@ -59,4 +133,4 @@ def rule_stage_and_sla(defn: ParsedDefinition) -> Iterable[LintIssue]:
             yield LintIssue(eid, f"waits_on_client must be 'true' or 'false', not '{waits}'", "property")
 
 
-AGENCY_RULES = (rule_known_lanes, rule_stage_and_sla)
+AGENCY_RULES = (rule_lane_roles, rule_stage_and_sla)

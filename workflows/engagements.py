@@ -1,25 +1,31 @@
 """Engagement use cases: deploy the agency's definitions, start, work and inspect engagements.
 
-Every function takes the unit of work (a session) first and the services second.
+Every function takes the unit of work (a session) first and the services second. Working a
+task (complete, claim, unclaim, reassign) names the acting user, whose right to do it is
+checked by the rules of `workflows.people`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from engine import tasks as task_ops
 from engine.definitions import read_forms_dir
 from engine.errors import NotFoundError, TaskNotReadyError
-from engine.fastsql import FastStatement
+from engine.fastsql import FastStatement, fetch_together
 from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
 from engine.runtime import StepResult
 
+from . import people
+from .assignment import TEAM_OF_ENGAGEMENT, remember_team
 from .models import Engagement
+from .people import OpenTask
 from .services import Services
 
 
@@ -32,6 +38,7 @@ class EngagementView:
     definition: DefinitionVersion
     open_tasks: list[HumanTask]
     history: list[Event]
+    team: dict[str, str] = field(default_factory=dict)  # role -> username
 
     @property
     def stages(self) -> list[str]:
@@ -73,16 +80,41 @@ def start_engagement(
     process_id: str = "engagement",
     options: Mapping[str, Any] | None = None,
     actor: str | None = None,
+    account_manager: str | None = None,
+    project_manager: str | None = None,
+    resource_manager: str | None = None,
 ) -> Engagement:
-    """Start an engagement on the latest deployed version of `process_id`.
+    """Start an engagement on the latest deployed version of `process_id`, with its team.
+
+    Each ready task goes to the team member holding its lane's role. A role left empty can
+    be filled later (`people.change_team`); meanwhile its tasks wait in their lane for any
+    member of the role.
+
+    Args:
+        session: the unit of work.
+        services: Baton's services.
+        client: the client's name.
+        name: the engagement's name.
+        process_id: the definition to run.
+        options: the definition's options (see definitions/README.md).
+        actor: who starts it.
+        account_manager: username of the engagement's AM (active, holding the role).
+        project_manager: username of its PM.
+        resource_manager: username of its resource manager, if it has one.
 
     Raises:
-        ValueError: client or name is blank.
-        NotFoundError: the definition is not deployed.
+        ValueError: client or name is blank; a team member is inactive or lacks the role.
+        NotFoundError: the definition is not deployed; a team member does not exist.
     """
     client, name = client.strip(), name.strip()
     if not client or not name:
         raise ValueError("an engagement needs a client and a name")
+    members = people.team_members(
+        session,
+        account_manager=account_manager,
+        project_manager=project_manager,
+        resource_manager=resource_manager,
+    )
     opts = dict(options or {})
     start_data = {"options": opts, "client": client, "engagement_name": name}
     result = services.runtime.start(session, process_id, start_data, actor=actor)
@@ -97,6 +129,8 @@ def start_engagement(
     )
     session.add(engagement)
     session.flush()
+    if members:
+        people.staff(session, services, engagement, members, actor=actor)
     return engagement
 
 
@@ -116,9 +150,9 @@ def find_open_task(session: Session, engagement: Engagement, task_ref: str) -> H
         TaskNotReadyError: the task exists but was already completed or withdrawn.
     """
     by_id = session.scalar(
-        select(HumanTask).where(
-            HumanTask.instance_id == engagement.instance_id, HumanTask.task_id == task_ref
-        )
+        select(HumanTask)
+        .where(HumanTask.instance_id == engagement.instance_id, HumanTask.task_id == task_ref)
+        .execution_options(populate_existing=True)
     )
     if by_id is not None:
         if by_id.state != "ready":
@@ -127,11 +161,13 @@ def find_open_task(session: Session, engagement: Engagement, task_ref: str) -> H
         return by_id
     rows = list(
         session.scalars(
-            select(HumanTask).where(
+            select(HumanTask)
+            .where(
                 HumanTask.instance_id == engagement.instance_id,
                 HumanTask.state == "ready",
                 HumanTask.bpmn_id == task_ref,
             )
+            .execution_options(populate_existing=True)
         )
     )
     if not rows:
@@ -143,13 +179,22 @@ def find_open_task(session: Session, engagement: Engagement, task_ref: str) -> H
 
 _HUMAN = cast(Table, HumanTask.__table__)
 _ENGAGEMENT = cast(Table, Engagement.__table__)
+_INSTANCE = cast(Table, WorkflowInstance.__table__)
 # one indexed query resolves an engagement's task by task id or by open BPMN id
 _LOOKUP_TASK = FastStatement(
     select(
-        _ENGAGEMENT.c.instance_id, _HUMAN.c.task_id, _HUMAN.c.bpmn_id, _HUMAN.c.state, _HUMAN.c.completed_by
+        _ENGAGEMENT.c.instance_id,
+        _INSTANCE.c.definition_id,
+        _HUMAN.c.task_id,
+        _HUMAN.c.bpmn_id,
+        _HUMAN.c.state,
+        _HUMAN.c.completed_by,
+        _HUMAN.c.lane,
+        _HUMAN.c.assignee,
+        _HUMAN.c.claimed_by,
     )
     .select_from(
-        _ENGAGEMENT.outerjoin(
+        _ENGAGEMENT.join(_INSTANCE, _INSTANCE.c.id == _ENGAGEMENT.c.instance_id).outerjoin(
             _HUMAN,
             (_HUMAN.c.instance_id == _ENGAGEMENT.c.instance_id)
             & (
@@ -160,14 +205,80 @@ _LOOKUP_TASK = FastStatement(
     )
     .where(_ENGAGEMENT.c.id == bindparam("engagement_id"))
 )
+# PostgreSQL: the instance's row lock, taken before the task is read (as a step and a claim
+# take it), so a claim committed a moment ago is seen by the permission check
+_LOCK_INSTANCE = FastStatement(
+    select(_INSTANCE.c.id)
+    .join(_ENGAGEMENT, _ENGAGEMENT.c.instance_id == _INSTANCE.c.id)
+    .where(_ENGAGEMENT.c.id == bindparam("engagement_id"))
+    .with_for_update(of=_INSTANCE)
+)
 
 
 class _TaskRef(NamedTuple):
     instance_id: int
+    definition_id: int
     task_id: str | None
     bpmn_id: str | None
     state: str | None
     completed_by: str | None
+    lane: str | None
+    assignee: str | None
+    claimed_by: str | None
+
+
+def _resolve(
+    session: Session, services: Services, engagement_id: int, task_ref: str, usernames: Iterable[str] = ()
+) -> tuple[OpenTask, people.Known]:
+    """An open task of an engagement by task id or unambiguous open BPMN id, with its lane's role.
+
+    One round trip on PostgreSQL: the instance's lock, then the task, the engagement's team
+    (kept for the assignment policy of the coming step) and the people named in `usernames`.
+
+    Returns:
+        The task, and the people looked up (None for unknown usernames).
+
+    Raises:
+        NotFoundError, TaskNotReadyError.
+    """
+    conn = session.connection()
+    by_engagement: dict[str, Any] = {"engagement_id": engagement_id}
+    names = sorted(set(usernames))
+    queries: list[tuple[FastStatement, Mapping[str, Any]]] = [
+        (_LOOKUP_TASK, {**by_engagement, "ref": task_ref}),
+        (TEAM_OF_ENGAGEMENT, by_engagement),
+        *(people.person_query(name) for name in names),
+    ]
+    lock = conn.dialect.name == "postgresql"
+    if lock:
+        queries.insert(0, (_LOCK_INSTANCE, by_engagement))
+    results = fetch_together(conn, queries)
+    lookup, team, *persons = results[1:] if lock else results
+    known = {name: people.person_from_rows(found) for name, found in zip(names, persons, strict=True)}
+    rows = [_TaskRef(*r) for r in lookup]
+    if not rows:
+        raise NotFoundError(f"no engagement {engagement_id}")
+    matches = [r for r in rows if r.task_id is not None]
+    if not matches:
+        raise NotFoundError(f"engagement {engagement_id} has no open task '{task_ref}'")
+    if len(matches) > 1:
+        raise NotFoundError(f"'{task_ref}' matches {len(matches)} open tasks; use the task id")
+    task = matches[0]
+    assert task.task_id is not None and task.bpmn_id is not None  # filtered above
+    if task.state != "ready":
+        who = f" by {task.completed_by}" if task.completed_by else ""
+        raise TaskNotReadyError(f"task {task_ref} ({task.bpmn_id}) was already {task.state}{who}")
+    remember_team(session, task.instance_id, team)
+    open_task = OpenTask(
+        instance_id=task.instance_id,
+        task_id=task.task_id,
+        bpmn_id=task.bpmn_id,
+        lane=task.lane,
+        role=services.lanes.role_of(session, task.definition_id, task.lane),
+        assignee=task.assignee,
+        claimed_by=task.claimed_by,
+    )
+    return open_task, known
 
 
 def complete_task(
@@ -177,10 +288,12 @@ def complete_task(
     task_ref: str,
     data: Mapping[str, Any],
     *,
-    actor: str | None = None,
+    actor: str,
+    on_behalf_of: str | None = None,
+    reason: str | None = None,
     expected_revision: int | None = None,
 ) -> StepResult:
-    """Complete an open task of an engagement with form data.
+    """Complete an open task of an engagement with form data, as `actor`.
 
     Args:
         session: the unit of work.
@@ -188,34 +301,26 @@ def complete_task(
         engagement_id: the engagement.
         task_ref: the task id, or the BPMN id of a single open task.
         data: the form data.
-        actor: who completes it.
+        actor: username of who completes it: the claimer (or their cover) of a claimed task;
+            else its assignee, their cover, or a member of the lane's role.
+        on_behalf_of: complete it for this user (ops leads and admins, with a reason).
+        reason: why someone acts on behalf of another (kept in the event).
         expected_revision: optimistic check against the instance revision.
 
     The decision recorded in the event log is the value of the form's ``*_decision``
-    field, when it has one.
+    field, when it has one; the event's detail names whom the actor covered for or acted
+    on behalf of, with the reason.
 
     Raises:
-        NotFoundError, TaskNotReadyError, ConflictError, FormValidationError,
-        WorkflowExecutionError.
+        PermissionDenied, NotFoundError, TaskNotReadyError, ConflictError, FormValidationError,
+        WorkflowExecutionError; ValueError (acting on behalf without a reason).
     """
-    rows = [
-        _TaskRef(*r)
-        for r in _LOOKUP_TASK.fetchall(
-            session.connection(), {"engagement_id": engagement_id, "ref": task_ref}
-        )
-    ]
-    if not rows:
-        raise NotFoundError(f"no engagement {engagement_id}")
-    matches = [r for r in rows if r.task_id is not None]
-    if not matches:
-        raise NotFoundError(f"engagement {engagement_id} has no open task '{task_ref}'")
-    if len(matches) > 1:
-        raise NotFoundError(f"'{task_ref}' matches {len(matches)} open tasks; use the task id")
-    task = matches[0]
-    assert task.task_id is not None  # filtered above
-    if task.state != "ready":
-        who = f" by {task.completed_by}" if task.completed_by else ""
-        raise TaskNotReadyError(f"task {task_ref} ({task.bpmn_id}) was already {task.state}{who}")
+    task, known = _resolve(
+        session, services, engagement_id, task_ref, [n for n in (actor, on_behalf_of) if n]
+    )
+    detail = people.authorize_completion(
+        session, services, task, actor, on_behalf_of=on_behalf_of, reason=reason, known=known
+    )
     decision = next((str(v) for k, v in data.items() if k.endswith("_decision")), None)
     return services.runtime.complete(
         session,
@@ -225,7 +330,88 @@ def complete_task(
         actor=actor,
         expected_revision=expected_revision,
         decision=decision,
+        detail=detail or None,
     )
+
+
+def claim_task(
+    session: Session, services: Services, engagement_id: int, task_ref: str, *, actor: str
+) -> HumanTask:
+    """Claim an open task for `actor` (its assignee, their cover, or a member of the lane's role).
+
+    Raises:
+        PermissionDenied, NotFoundError, TaskNotReadyError; ConflictError (claimed by someone else).
+    """
+    task = _locked(session, services, engagement_id, task_ref)
+    detail = people.authorize_claim(session, services, task, actor)
+    return task_ops.claim(
+        session, task.instance_id, task.task_id, actor, now=services.runtime.clock(), detail=detail or None
+    )
+
+
+def unclaim_task(
+    session: Session, services: Services, engagement_id: int, task_ref: str, *, actor: str
+) -> HumanTask:
+    """Release the claim on an open task (the claimer, their cover, an ops lead or an admin).
+
+    Raises:
+        PermissionDenied, NotFoundError, TaskNotReadyError; ConflictError (not claimed).
+    """
+    task = _locked(session, services, engagement_id, task_ref)
+    force, detail = people.authorize_unclaim(session, services, task, actor)
+    return task_ops.unclaim(
+        session,
+        task.instance_id,
+        task.task_id,
+        actor,
+        now=services.runtime.clock(),
+        force=force,
+        detail=detail or None,
+    )
+
+
+def reassign_task(
+    session: Session,
+    services: Services,
+    engagement_id: int,
+    task_ref: str,
+    assignee: str | None,
+    *,
+    actor: str,
+    reason: str | None = None,
+) -> HumanTask:
+    """Give an open task to someone else (ops leads and admins); a claim on it is released.
+
+    Args:
+        session: the unit of work.
+        services: Baton's services.
+        engagement_id: the engagement.
+        task_ref: the task id, or the BPMN id of a single open task.
+        assignee: the new assignee (active, holding the lane's role), or None for the lane.
+        actor: who reassigns it.
+        reason: why (kept in the event).
+
+    Raises:
+        PermissionDenied, NotFoundError, TaskNotReadyError; ValueError (unfit assignee).
+    """
+    task = _locked(session, services, engagement_id, task_ref)
+    doer = people.authorize_reassign(session, services, task, actor, assignee)
+    return task_ops.assign(
+        session,
+        task.instance_id,
+        task.task_id,
+        assignee,
+        actor=doer.username,
+        now=services.runtime.clock(),
+        reason=(reason or "").strip() or None,
+    )
+
+
+def _locked(session: Session, services: Services, engagement_id: int, task_ref: str) -> OpenTask:
+    """`_resolve` under the instance's lock on every database (what is read stays true)."""
+    engagement = get_engagement(session, engagement_id)
+    task_ops.lock_instance(session, engagement.instance_id)
+    return _resolve(session, services, engagement_id, task_ref)[0]
 
 
 def cancel_engagement(
@@ -256,13 +442,27 @@ def view_engagement(session: Session, services: Services, engagement_id: int) ->
         definition=definition,
         open_tasks=services.runtime.ready_tasks(session, instance.id),
         history=services.runtime.history(session, instance.id),
+        team=people.team_of(session, engagement.id),
     )
 
 
 def list_open_tasks(
-    session: Session, *, lane: str | None = None, engagement_id: int | None = None, limit: int = 200
+    session: Session,
+    *,
+    lane: str | None = None,
+    engagement_id: int | None = None,
+    holders: Iterable[str] | None = None,
+    limit: int = 200,
 ) -> list[tuple[HumanTask, Engagement]]:
-    """Open tasks with their engagements, soonest due first (an indexed projection query)."""
+    """Open tasks with their engagements, soonest due first (an indexed projection query).
+
+    Args:
+        session: the unit of work.
+        lane: only this lane (the lane's pool).
+        engagement_id: only this engagement.
+        holders: only tasks assigned to or claimed by one of these usernames.
+        limit: at most this many.
+    """
     stmt = (
         select(HumanTask, Engagement)
         .join(Engagement, Engagement.instance_id == HumanTask.instance_id)
@@ -274,7 +474,18 @@ def list_open_tasks(
         stmt = stmt.where(HumanTask.lane == lane)
     if engagement_id is not None:
         stmt = stmt.where(Engagement.id == engagement_id)
+    if holders is not None:
+        names = sorted(set(holders))
+        stmt = stmt.where(or_(HumanTask.assignee.in_(names), HumanTask.claimed_by.in_(names)))
     return [(t, e) for t, e in session.execute(stmt)]
+
+
+def my_tasks(
+    session: Session, services: Services, username: str, *, limit: int = 200
+) -> list[tuple[HumanTask, Engagement]]:
+    """The open tasks `username` holds, and those of the people they cover today."""
+    holders = {username, *people.covered_by(session, username, people.today(services))}
+    return list_open_tasks(session, holders=holders, limit=limit)
 
 
 def list_engagements(session: Session, *, limit: int = 200) -> list[tuple[Engagement, WorkflowInstance]]:

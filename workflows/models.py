@@ -1,12 +1,12 @@
-"""Tables of the agency domain, on top of the engine's instances."""
+"""Tables of the agency domain, on top of the engine's instances: engagements and people."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
 from engine.models import BigIntPK, UTCDateTime
@@ -28,3 +28,74 @@ class Engagement(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class User(Base):
+    """A person who works engagements; what they may do comes from their roles."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    roles: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"
+    )
+
+    @property
+    def role_names(self) -> set[str]:
+        """The names of the user's roles."""
+        return {r.role for r in self.roles}
+
+    def has_role(self, *roles: str) -> bool:
+        """True when the user holds any of `roles`."""
+        return not self.role_names.isdisjoint(roles)
+
+
+class UserRole(Base):
+    """One role a user holds (a user may hold several)."""
+
+    __tablename__ = "user_role"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class TeamMember(Base):
+    """Who fills a role (AM, PM, resource manager) on an engagement's team."""
+
+    __tablename__ = "engagement_team"
+    __table_args__ = (Index("ix_engagement_team_user", "user_id"),)
+
+    engagement_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("engagement.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Cover(Base):
+    """While `user` is away (both dates included), `cover` may act on their tasks."""
+
+    __tablename__ = "cover"
+    __table_args__ = (
+        Index("ix_cover_by_dates", "cover_id", "starts_on", "ends_on"),
+        Index("ix_cover_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    cover_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+    cover: Mapped[User] = relationship(foreign_keys=[cover_id], lazy="joined")

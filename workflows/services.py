@@ -1,4 +1,4 @@
-"""Composition root: wires the engine's parts with the agency's rules and calendar."""
+"""Composition root: wires the engine's parts with the agency's rules, calendar and teams."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from engine.store import InstanceStore, WorkflowCache
 
 from . import models as _models  # noqa: F401  (registers the domain tables)
 from .agency import AGENCY_RULES
+from .assignment import LaneRoleCache, PolicyChain, TeamPolicy
 from .sla import BusinessCalendar, load_calendar, parse_sla
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,9 +54,10 @@ class Services:
     runtime: Runtime
     calendar: BusinessCalendar
     definitions_dir: Path
+    lanes: LaneRoleCache  # lane -> role of each deployed version
 
     def warm_up(self) -> int:
-        """Load the specs of every deployed version into memory (done once at start-up).
+        """Load the specs (and lane roles) of every deployed version into memory (once, at start-up).
 
         Returns:
             How many versions were loaded. A missing schema (before `init-db`) loads none.
@@ -66,6 +68,7 @@ class Services:
             ids = list(session.scalars(select(DefinitionVersion.id)))
             for definition_id in ids:
                 self.definitions.spec_for(self.definitions.info(session, definition_id))
+                self.lanes.roles(session, definition_id)
         return len(ids)
 
 
@@ -100,5 +103,8 @@ def build_services(
     store = InstanceStore(
         codec, registry, SandboxedScriptEngine, WorkflowCache(cache_size), verify=verify_persistence
     )
-    runtime = Runtime(registry, store, SlaPolicy(calendar), clock)
-    return Services(db, codec, registry, store, runtime, calendar, folder)
+    lanes = LaneRoleCache()
+    # each ready task gets its due date (SLA) and its assignee (the team member for its lane)
+    policy = PolicyChain(SlaPolicy(calendar), TeamPolicy(lanes))
+    runtime = Runtime(registry, store, policy, clock)
+    return Services(db, codec, registry, store, runtime, calendar, folder, lanes)

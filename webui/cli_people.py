@@ -1,0 +1,252 @@
+"""``baton`` commands for people: users and roles, teams, claims, reassignment and cover."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+
+import click
+from rich.table import Table
+
+from workflows.agency import ROLES
+from workflows.engagements import claim_task, get_engagement, reassign_task, unclaim_task
+from workflows.people import (
+    add_cover,
+    add_user,
+    change_team,
+    list_covers,
+    list_users,
+    set_user_active,
+    team_of,
+)
+
+from .cli_support import _e, _services, console, handle_errors, unit_of_work
+
+ME = os.environ.get("USER")
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _day(value: datetime) -> date:
+    return value.date()
+
+
+# -- users ---------------------------------------------------------------------------------
+
+
+@click.group()
+def users() -> None:
+    """Add and list the people who work engagements, with their roles."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(ROLES),
+    help="A role they hold (repeat for several).",
+)
+@click.option("--name", required=True, help="Their display name.")
+@click.option("--email", help="Their e-mail address.")
+@click.pass_context
+@handle_errors
+def users_add(
+    ctx: click.Context, username: str, roles: tuple[str, ...], name: str, email: str | None
+) -> None:
+    """Add a user with one or more roles."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        user = add_user(session, services, username, name=name, roles=roles, email=email)
+        console.print(
+            f"added {_e(user.username)} ({_e(user.display_name)}): {', '.join(sorted(user.role_names))}"
+        )
+
+
+@users.command("list")
+@click.option("--role", type=click.Choice(ROLES), help="Only holders of this role.")
+@click.pass_context
+@handle_errors
+def users_list(ctx: click.Context, role: str | None) -> None:
+    """List users and their roles."""
+    with unit_of_work(ctx, write=False) as session:
+        table = Table("user", "name", "e-mail", "roles", "active")
+        for user in list_users(session, role=role):
+            table.add_row(
+                _e(user.username),
+                _e(user.display_name),
+                _e(user.email or ""),
+                ", ".join(sorted(user.role_names)),
+                "yes" if user.active else "no",
+            )
+        console.print(table)
+
+
+@users.command("deactivate")
+@click.argument("username")
+@click.pass_context
+@handle_errors
+def users_deactivate(ctx: click.Context, username: str) -> None:
+    """Deactivate a user: they can no longer act, and get no new task."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        set_user_active(session, services, username, False)
+    console.print(f"deactivated {_e(username)}")
+
+
+# -- teams ---------------------------------------------------------------------------------
+
+
+@click.command("team")
+@click.argument("engagement_id", type=int)
+@click.option("--am", "account_manager", help="New account manager (username).")
+@click.option("--pm", "project_manager", help="New project manager (username).")
+@click.option("--rm", "resource_manager", help="New resource manager (username).")
+@click.option("--reason", help="Why the team changes (kept in the history).")
+@click.option("--as", "actor", default=ME, help="Who changes it (an ops lead or an admin).")
+@click.pass_context
+@handle_errors
+def team(
+    ctx: click.Context,
+    engagement_id: int,
+    account_manager: str | None,
+    project_manager: str | None,
+    resource_manager: str | None,
+    reason: str | None,
+    actor: str | None,
+) -> None:
+    """Show an engagement's team, or change it (open tasks of the lane follow)."""
+    services = _services(ctx)
+    if account_manager or project_manager or resource_manager:
+        with unit_of_work(ctx) as session:
+            changes = change_team(
+                session,
+                services,
+                engagement_id,
+                actor=actor or "",
+                account_manager=account_manager,
+                project_manager=project_manager,
+                resource_manager=resource_manager,
+                reason=reason,
+            )
+        for role, (old, new) in sorted(changes.items()):
+            console.print(f"{role.replace('_', ' ')}: {_e(old or '—')} → {_e(new)}")
+        if not changes:
+            console.print("the team is unchanged")
+    with unit_of_work(ctx, write=False) as session:
+        get_engagement(session, engagement_id)
+        members = team_of(session, engagement_id)
+    for role in sorted(members):
+        console.print(f"  {role.replace('_', ' ')}: {_e(members[role])}")
+
+
+# -- claims and assignment -----------------------------------------------------------------
+
+
+@click.command("claim")
+@click.argument("engagement_id", type=int)
+@click.argument("task")
+@click.option("--as", "actor", default=ME, help="Who claims it.")
+@click.pass_context
+@handle_errors
+def claim(ctx: click.Context, engagement_id: int, task: str, actor: str | None) -> None:
+    """Claim TASK (task id or BPMN id) of an engagement: it is yours to work on."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        row = claim_task(session, services, engagement_id, task, actor=actor or "")
+    console.print(f"{_e(row.claimed_by)} claimed {row.bpmn_id} of engagement {engagement_id}")
+
+
+@click.command("unclaim")
+@click.argument("engagement_id", type=int)
+@click.argument("task")
+@click.option("--as", "actor", default=ME, help="Who releases it.")
+@click.pass_context
+@handle_errors
+def unclaim(ctx: click.Context, engagement_id: int, task: str, actor: str | None) -> None:
+    """Release your claim on TASK: it goes back to its assignee and lane."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        row = unclaim_task(session, services, engagement_id, task, actor=actor or "")
+    console.print(f"released {row.bpmn_id} of engagement {engagement_id}")
+
+
+@click.command("reassign")
+@click.argument("engagement_id", type=int)
+@click.argument("task")
+@click.argument("assignee")
+@click.option("--reason", help="Why (kept in the history).")
+@click.option("--as", "actor", default=ME, help="Who reassigns it (an ops lead or an admin).")
+@click.pass_context
+@handle_errors
+def reassign(
+    ctx: click.Context, engagement_id: int, task: str, assignee: str, reason: str | None, actor: str | None
+) -> None:
+    """Give TASK of an engagement to ASSIGNEE (a member of the lane's role)."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        row = reassign_task(
+            session, services, engagement_id, task, assignee, actor=actor or "", reason=reason
+        )
+    console.print(f"{row.bpmn_id} of engagement {engagement_id} is now assigned to {_e(row.assignee)}")
+
+
+# -- cover ---------------------------------------------------------------------------------
+
+
+@click.command("cover")
+@click.argument("username")
+@click.option("--by", "cover", required=True, help="Who covers (a username).")
+@click.option("--from", "starts_on", required=True, type=DATE, help="First day away (YYYY-MM-DD).")
+@click.option("--to", "ends_on", required=True, type=DATE, help="Last day away (YYYY-MM-DD).")
+@click.option("--note", default="", help="A note (e.g. holiday).")
+@click.option("--as", "actor", default=ME, help="Who arranges it (the person away, an ops lead, an admin).")
+@click.pass_context
+@handle_errors
+def cover(
+    ctx: click.Context,
+    username: str,
+    cover: str,
+    starts_on: datetime,
+    ends_on: datetime,
+    note: str,
+    actor: str | None,
+) -> None:
+    """While USERNAME is away, let another user act on their tasks (both dates included)."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        add_cover(
+            session,
+            services,
+            username,
+            by=cover,
+            starts_on=_day(starts_on),
+            ends_on=_day(ends_on),
+            actor=actor or "",
+            note=note,
+        )
+    console.print(f"{_e(cover)} covers {_e(username)} from {_day(starts_on)} to {_day(ends_on)}")
+
+
+@click.command("covers")
+@click.option("--on", "on", type=DATE, help="Only cover in force on this day (YYYY-MM-DD).")
+@click.pass_context
+@handle_errors
+def covers(ctx: click.Context, on: datetime | None) -> None:
+    """List cover arrangements."""
+    with unit_of_work(ctx, write=False) as session:
+        table = Table("away", "covered by", "from", "to", "note", "arranged by")
+        for row in list_covers(session, on=_day(on) if on else None):
+            table.add_row(
+                _e(row.user.username),
+                _e(row.cover.username),
+                str(row.starts_on),
+                str(row.ends_on),
+                _e(row.note),
+                _e(row.created_by or ""),
+            )
+        console.print(table)
+
+
+COMMANDS = (users, team, claim, unclaim, reassign, cover, covers)
