@@ -157,16 +157,16 @@ KILLER = textwrap.dedent(
     sys.path.insert(0, {root!r})
     from workflows.services import build_services
     from workflows.engagements import complete_task
-    import engine.db, engine.runtime
+    import engine.db, engine.projection
 
     where = sys.argv[1]
     svc = build_services({url!r}, definitions_dir={defs!r})
     if where == "mid-step":
-        original = engine.runtime.Runtime._write_projection
+        original = engine.projection.ProjectionWriter.write
         def die(self, *a, **k):
             original(self, *a, **k)  # every row of the step is written, the transaction is open
             os.kill(os.getpid(), signal.SIGKILL)
-        engine.runtime.Runtime._write_projection = die
+        engine.projection.ProjectionWriter.write = die
     else:
         # kill right after COMMIT returns
         original_commit = svc.db.sessions.class_.commit

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.fastsql import FastStatement
 from engine.models import DefinitionVersion, WorkflowInstance
-from engine.runtime import ReadyTask, TaskPolicy
+from engine.projection import ReadyTask, TaskPolicy
 
 from .agency import lane_roles
 from .models import Engagement, TeamMember, User

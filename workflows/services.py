@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from engine.db import Database
 from engine.definitions import DefinitionRegistry
 from engine.models import DefinitionVersion
-from engine.runtime import ReadyTask, Runtime
+from engine.projection import ReadyTask
+from engine.runtime import Runtime
 from engine.sandbox import SandboxedScriptEngine
 from engine.serialization import WorkflowCodec
 from engine.store import InstanceStore, WorkflowCache
