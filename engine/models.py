@@ -135,6 +135,7 @@ class HumanTask(Base):
         UniqueConstraint("instance_id", "task_id"),
         Index("ix_human_task_open_lane", "state", "lane", "due_at"),
         Index("ix_human_task_open_assignee", "state", "assignee", "due_at"),
+        Index("ix_human_task_sla_next", "state", "sla_next_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -151,6 +152,11 @@ class HumanTask(Base):
     assignee: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # deadline states: on_track -> at_risk (from warn_at) -> breached (from due_at)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sla_state: Mapped[str | None] = mapped_column(String(20))
+    # when the deadline sweeper must look at the task next (None: nothing left to watch)
+    sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -94,7 +94,7 @@ _CANCEL_HUMAN = FastStatement(
     .values(state="cancelled", completed_at=bindparam("b_at"))
 )
 _EVENT_KEYS = ("task_id", "bpmn_id", "lane", "stage", "actor", "decision")
-_HUMAN_EXTRA_KEYS = ("due_at", "assignee", "claimed_by", "claimed_at")
+_HUMAN_EXTRA_KEYS = ("due_at", "warn_at", "sla_state", "sla_next_at", "assignee", "claimed_by", "claimed_at")
 
 
 class ProjectionWriter:

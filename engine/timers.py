@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -125,6 +125,7 @@ class WorkerStats:
 
     fired: int = 0
     instances: int = 0
+    swept: int = 0  # changes made by the other sweeps (deadline states)
     failures: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -149,7 +150,9 @@ class TimerWorker:
         clock: Callable[[], datetime] | None = None,
         batch: int = 50,
         retry_after: timedelta = timedelta(minutes=1),
+        sweeps: Sequence[Callable[[], int]] = (),
     ) -> None:
+        self.sweeps = list(sweeps)
         self.db = db
         self.fire = fire
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -162,6 +165,8 @@ class TimerWorker:
         stats = WorkerStats()
         while self._run_batch(stats):
             pass
+        for sweep in self.sweeps:
+            stats.swept += sweep()
         return stats
 
     def run_forever(self, poll_seconds: float = 1.0) -> None:

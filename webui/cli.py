@@ -459,17 +459,20 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
 @click.pass_context
 @handle_errors
 def worker(ctx: click.Context, once: bool, poll: float) -> None:
-    """Fire due BPMN timers. Run several on PostgreSQL; one on SQLite."""
+    """Fire due BPMN timers and move SLA states on. Run several on PostgreSQL; one on SQLite."""
+    from engine.deadlines import DeadlineSweeper
     from engine.timers import TimerWorker
 
     services = _services(ctx)
     services.db.create_all()
     services.warm_up()
-    timer_worker = TimerWorker(services.db, services.runtime.fire_timers)
+    sweeper = DeadlineSweeper(services.db)
+    timer_worker = TimerWorker(services.db, services.runtime.fire_timers, sweeps=[sweeper.run_once])
     if once:
         stats = timer_worker.run_once()
         console.print(
-            f"fired {stats.fired} timer(s) on {stats.instances} instance(s); {stats.failures} failure(s)"
+            f"fired {stats.fired} timer(s) on {stats.instances} instance(s); {stats.failures} failure(s); "
+            f"{stats.swept} deadline change(s)"
         )
         for error in stats.errors:
             err_console.print(f"  - {_e(error)}")

@@ -30,18 +30,30 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEFINITIONS_DIR = Path(os.environ.get("BATON_DEFINITIONS_DIR", ROOT / "definitions"))
 
 
-class SlaPolicy:
-    """Gives each ready task its due date: the task's `sla` on the agency calendar."""
+WARNING_SHARE = 0.75  # a task is at risk once this share of its SLA has passed
 
-    def __init__(self, calendar: BusinessCalendar) -> None:
+
+class SlaPolicy:
+    """Gives each ready task its deadline: the task's `sla` on the agency calendar, a warning
+    point at 75 % of it, and the `on_track` state the deadline sweeper moves on from."""
+
+    def __init__(self, calendar: BusinessCalendar, warning_share: float = WARNING_SHARE) -> None:
         self.calendar = calendar
+        self.warning_share = warning_share
 
     def on_ready(self, session: Session, task: ReadyTask) -> Mapping[str, Any]:
-        """Compute `due_at` from the task's `sla` property."""
+        """Compute `due_at`, `warn_at` and the SLA state from the task's `sla` property."""
         sla = task.properties.get("sla")
         if not sla:
             return {}
-        return {"due_at": self.calendar.add(task.ready_at, parse_sla(sla))}
+        hours = parse_sla(sla).business_hours(self.calendar.hours_per_day)
+        warn_at = self.calendar.add_hours(task.ready_at, hours * self.warning_share)
+        return {
+            "due_at": self.calendar.add_hours(task.ready_at, hours),
+            "warn_at": warn_at,
+            "sla_state": "on_track",
+            "sla_next_at": warn_at,
+        }
 
 
 @dataclass
