@@ -168,3 +168,14 @@ def test_history_and_projection_agree_after_a_run(deployed: Services) -> None:
         )
         events = session.scalar(select(func.count()).select_from(Event).where(Event.kind == "task_completed"))
         assert completed == events == len(STORIES["qc_fails_then_passes"].steps)
+
+
+def test_an_am_sends_the_brief_back_and_the_decision_history_keeps_the_comment(deployed: Services) -> None:
+    engagement_id = play(deployed, STORIES["brief_sent_back_once"], check_round_trip=False)
+    with deployed.db.unit_of_work(write=False) as session:
+        decisions = view_engagement(session, deployed, engagement_id).decisions
+    brief = [d for d in decisions if d.step == "brief_approve"]
+    assert [d.decision for d in brief] == ["changes_requested", "approved"]
+    assert brief[0].comment and brief[0].actor
+    assert brief[1].comment is None
+    assert [d.step for d in decisions][:2] == ["pitch_outcome", "scope_signoff"]

@@ -363,6 +363,17 @@ def show(ctx: click.Context, engagement_id: int) -> None:
                 _holder(t.assignee, t.claimed_by),
             )
         console.print(table)
+        if view.decisions:
+            decisions = Table("when", "step", "decision", "by", "comment", title="decisions")
+            for d in view.decisions:
+                decisions.add_row(
+                    d.at.strftime("%Y-%m-%d %H:%M"),
+                    d.step,
+                    _e(d.decision),
+                    _e(d.actor or ""),
+                    _e(d.comment or ""),
+                )
+            console.print(decisions)
         history = Table("when", "event", "step", "lane", "actor", "decision", "detail", title="history")
         for ev in view.history:
             history.add_row(

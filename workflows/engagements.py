@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -44,6 +45,30 @@ class EngagementView:
     def stages(self) -> list[str]:
         """The stage(s) the engagement is in now."""
         return list(self.instance.active_stages or [])
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every recorded decision (sign-offs, approvals, QC, client feedback), oldest first."""
+        return [
+            Decision(
+                e.bpmn_id or "", e.decision, (e.detail or {}).get("comment"), e.actor, e.at, e.lane, e.stage
+            )
+            for e in self.history
+            if e.kind == "task_completed" and e.decision is not None
+        ]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision taken at a step: who decided what, when, and why."""
+
+    step: str
+    decision: str
+    comment: str | None
+    actor: str | None
+    at: datetime
+    lane: str | None
+    stage: str | None
 
 
 def deploy_file(
@@ -308,8 +333,8 @@ def complete_task(
         expected_revision: optimistic check against the instance revision.
 
     The decision recorded in the event log is the value of the form's ``*_decision``
-    field, when it has one; the event's detail names whom the actor covered for or acted
-    on behalf of, with the reason.
+    field, when it has one, with its ``*_comment``; the event's detail also names whom the
+    actor covered for or acted on behalf of, with the reason.
 
     Raises:
         PermissionDenied, NotFoundError, TaskNotReadyError, ConflictError, FormValidationError,
@@ -322,6 +347,9 @@ def complete_task(
         session, services, task, actor, on_behalf_of=on_behalf_of, reason=reason, known=known
     )
     decision = next((str(v) for k, v in data.items() if k.endswith("_decision")), None)
+    comment = next((str(v) for k, v in data.items() if k.endswith("_comment") and v), None)
+    if decision is not None and comment is not None:
+        detail = {**(detail or {}), "comment": comment}  # the decision history shows why
     return services.runtime.complete(
         session,
         task.instance_id,
