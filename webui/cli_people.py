@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from workflows.agency import ROLES
+from workflows.effort import effort_totals, log_effort
 from workflows.engagements import claim_task, get_engagement, reassign_task, unclaim_task
 from workflows.people import (
     add_cover,
@@ -249,4 +250,41 @@ def covers(ctx: click.Context, on: datetime | None) -> None:
         console.print(table)
 
 
-COMMANDS = (users, team, claim, unclaim, reassign, cover, covers)
+@click.command("effort")
+@click.argument("engagement_id", type=int)
+@click.argument("task")
+@click.argument("hours", type=float)
+@click.option("--note", default="", help="What was done.")
+@click.option("--on", "on", type=DATE, help="The day worked (default: today).")
+@click.option("--as", "actor", default=ME, help="Who worked.")
+@click.pass_context
+@handle_errors
+def effort(
+    ctx: click.Context,
+    engagement_id: int,
+    task: str,
+    hours: float,
+    note: str,
+    on: datetime | None,
+    actor: str | None,
+) -> None:
+    """Log HOURS of work against TASK (task id or BPMN id) of an engagement."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        row = log_effort(
+            session,
+            services,
+            engagement_id,
+            task,
+            hours,
+            actor=actor or "",
+            note=note,
+            worked_on=_day(on) if on else None,
+        )
+        totals = effort_totals(session, engagement_id)
+    console.print(f"logged {row.hours:g} h by {_e(row.username)} on {row.bpmn_id} ({row.worked_on})")
+    for total in totals:
+        console.print(f"  {_e(total.lane or '—')} / {_e(total.stage or '—')}: {total.hours:g} h")
+
+
+COMMANDS = (users, team, claim, unclaim, reassign, cover, covers, effort)

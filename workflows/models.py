@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -99,3 +99,26 @@ class Cover(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
     cover: Mapped[User] = relationship(foreign_keys=[cover_id], lazy="joined")
+
+
+class Effort(Base):
+    """Hours a person logged against a task: the raw material of servicing-cost reports."""
+
+    __tablename__ = "effort"
+    __table_args__ = (
+        Index("ix_effort_engagement", "engagement_id", "lane"),
+        Index("ix_effort_person_day", "username", "worked_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id", ondelete="CASCADE"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(200))
+    stage: Mapped[str | None] = mapped_column(String(100))
+    username: Mapped[str] = mapped_column(String(100))
+    hours: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
+    worked_on: Mapped[date] = mapped_column(Date)
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime())

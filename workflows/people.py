@@ -513,10 +513,24 @@ def authorize_claim(
     session: Session, services: Services, task: OpenTask, actor: str | None
 ) -> dict[str, Any]:
     """Check that `actor` may claim `task`; returns facts for the event (``covering_for``)."""
+    return authorize_work(session, services, task, actor, what="claim")
+
+
+def authorize_work(
+    session: Session, services: Services, task: OpenTask, actor: str | None, *, what: str
+) -> dict[str, Any]:
+    """Check that `actor` may work on `task` (its assignee, their cover, a lane member).
+
+    Args:
+        what: the action, for the refusal message (e.g. "claim", "log effort on").
+
+    Returns:
+        Facts for the event (``covering_for``).
+    """
     doer = acting_user(session, actor)
     standing = _standing(session, services, doer, task, mind_claim=False)
     if standing is None:
-        raise _refusal(doer, task, "claim")
+        raise _refusal(doer, task, what)
     return standing
 
 
