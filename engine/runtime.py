@@ -105,12 +105,13 @@ class Runtime:
             task.data.update(copy.deepcopy(dict(data or {})))
         self._run(lambda: workflow.do_engine_steps())
         live = LiveInstance(0, definition.id, 0, workflow, {})
-        proj = project(live, frontier_of(workflow).tasks, list(iter_all_tasks(workflow)), since=0.0)
+        frontier = frontier_of(workflow)
+        proj = project(live, frontier.tasks, list(iter_all_tasks(workflow)), since=0.0)
         row = new_instance_row(definition, now)
         row.active_stages = proj.stages
         if proj.finished:
             row.status, row.ended_at, row.end_event = "completed", now, proj.end_event
-        self.store.insert(session, row, live)
+        self.store.insert(session, row, live, frontier)
         events = [
             event_row(
                 row.id,

@@ -35,8 +35,6 @@ from .serialization import (
     TaskDiff,
     WorkflowCodec,
     diff_tasks,
-    frontier_of,
-    iter_all_tasks,
 )
 from .timers import SELECT_TIMERS
 
@@ -292,8 +290,12 @@ class InstanceStore:
 
     # -- saving ----------------------------------------------------------------------
 
-    def insert(self, session: Session, row: WorkflowInstance, live: LiveInstance) -> TaskDiff:
-        """Store a new instance: its row, every task and its meta document."""
+    def insert(self, session: Session, row: WorkflowInstance, live: LiveInstance, frontier: Frontier) -> None:
+        """Store a new instance: its row, every task and its meta document.
+
+        Args:
+            frontier: the new workflow's frontier (the caller has computed it already).
+        """
         meta, rows, payloads = self.codec.encode_all(live.workflow)
         row.meta_json = meta
         row.serializer_version = SERIALIZER_VERSION
@@ -301,15 +303,10 @@ class InstanceStore:
         session.flush()
         live.instance_id = row.id
         live.revision = row.revision
-        frontier = frontier_of(live.workflow)
-        diff = TaskDiff(
-            upserts=rows, payloads=payloads, candidates=list(iter_all_tasks(live.workflow)), frontier=frontier
-        )
-        self._write_rows(session, row.id, diff)
+        self._write_rows(session, row.id, TaskDiff(upserts=rows, payloads=payloads))
         live.rows = rows
         live.frontier = frontier
         after_commit(session, lambda: self.cache.put(live))
-        return diff
 
     def diff(self, live: LiveInstance, since: float) -> TaskDiff:
         """What a step changed (see `engine.serialization.diff_tasks`)."""

@@ -86,15 +86,7 @@ def log_effort(
         select(WorkflowInstance.definition_id).where(WorkflowInstance.id == engagement.instance_id)
     )
     assert definition_id is not None  # the foreign key guarantees it
-    rules = people.OpenTask(
-        instance_id=task.instance_id,
-        task_id=task.task_id,
-        bpmn_id=task.bpmn_id,
-        lane=task.lane,
-        role=services.lanes.role_of(session, definition_id, task.lane),
-        assignee=task.assignee,
-        claimed_by=task.claimed_by,
-    )
+    rules = people.open_task(session, services, definition_id, task)
     people.authorize_work(session, services, rules, actor, what="log effort on")
     now = services.runtime.clock()
     row = Effort(

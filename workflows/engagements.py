@@ -294,16 +294,7 @@ def _resolve(
         who = f" by {task.completed_by}" if task.completed_by else ""
         raise TaskNotReadyError(f"task {task_ref} ({task.bpmn_id}) was already {task.state}{who}")
     remember_team(session, task.instance_id, team)
-    open_task = OpenTask(
-        instance_id=task.instance_id,
-        task_id=task.task_id,
-        bpmn_id=task.bpmn_id,
-        lane=task.lane,
-        role=services.lanes.role_of(session, task.definition_id, task.lane),
-        assignee=task.assignee,
-        claimed_by=task.claimed_by,
-    )
-    return open_task, known
+    return people.open_task(session, services, task.definition_id, task), known
 
 
 def complete_task(

@@ -66,6 +66,19 @@ class OpenTask:
         return f"{self.bpmn_id} ({self.lane or 'no lane'})"
 
 
+def open_task(session: Session, services: Services, definition_id: int, task: Any) -> OpenTask:
+    """The access rules' view of a `human_task` row (or a lookup row with the same fields)."""
+    return OpenTask(
+        instance_id=task.instance_id,
+        task_id=task.task_id,
+        bpmn_id=task.bpmn_id,
+        lane=task.lane,
+        role=services.lanes.role_of(session, definition_id, task.lane),
+        assignee=task.assignee,
+        claimed_by=task.claimed_by,
+    )
+
+
 def today(services: Services) -> date:
     """Today in the agency calendar's time zone."""
     return services.runtime.clock().astimezone(services.calendar.zone).date()
