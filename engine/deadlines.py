@@ -16,11 +16,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 
 from .db import Database
+from .events import EventLog
 from .fastsql import FastStatement
-from .models import Event, HumanTask
+from .models import HumanTask
 
 _HUMAN = cast(Table, HumanTask.__table__)
-_EVENT = cast(Table, Event.__table__)
 _DUE = (
     select(
         _HUMAN.c.id,
@@ -42,7 +42,6 @@ _MOVE = FastStatement(
     .where(_HUMAN.c.id == bindparam("b_id"))
     .values(sla_state=bindparam("b_state"), sla_next_at=bindparam("b_next"))
 )
-_LOG = FastStatement(_EVENT.insert())
 
 
 def next_state(
@@ -68,14 +67,21 @@ class DeadlineSweeper:
 
     Args:
         db: the database.
+        log: the event log the state changes go to (its listeners escalate and notify).
         clock: the current time (tests inject theirs).
         batch: rows per transaction.
     """
 
     def __init__(
-        self, db: Database, *, clock: Callable[[], datetime] | None = None, batch: int = 200
+        self,
+        db: Database,
+        log: EventLog,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        batch: int = 200,
     ) -> None:
         self.db = db
+        self.log = log
         self.clock = clock or (lambda: datetime.now(UTC))
         self.batch = batch
 
@@ -122,5 +128,5 @@ class DeadlineSweeper:
                         }
                     )
             _MOVE.executemany(conn, moves)
-            _LOG.executemany(conn, events)
+            self.log.append(session, events)
             return len(rows)

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from .definitions import FORM_PROPERTY, element_id, properties_of
 from .errors import WorkflowLimitError
+from .events import EventLog
 from .fastsql import FastStatement
-from .models import Event, HumanTask
+from .models import HumanTask
 from .store import LiveInstance
 from .timers import waiting_timers, write_timers
 
@@ -76,9 +77,7 @@ class Projection:
 
 
 _HUMAN = cast(Table, HumanTask.__table__)
-_EVENT = cast(Table, Event.__table__)
 _INSERT_HUMAN = FastStatement(insert(_HUMAN))
-_INSERT_EVENT = FastStatement(insert(_EVENT))
 CLOSE_HUMAN = FastStatement(
     update(_HUMAN)
     .where(_HUMAN.c.instance_id == bindparam("b_instance"), _HUMAN.c.task_id == bindparam("b_task"))
@@ -102,10 +101,12 @@ class ProjectionWriter:
 
     Args:
         policy: decides due dates and assignees of tasks that become ready.
+        log: where the step's events go (and its listeners).
     """
 
-    def __init__(self, policy: TaskPolicy) -> None:
+    def __init__(self, policy: TaskPolicy, log: EventLog | None = None) -> None:
         self.policy = policy
+        self.log = log or EventLog()
 
     def write(
         self,
@@ -145,7 +146,8 @@ class ProjectionWriter:
             }
             row.update({k: extra.get(k) for k in _HUMAN_EXTRA_KEYS})
             new_rows.append(row)
-            events.append(event_row(instance_id, now, "task_ready", task=task))
+            ready = {"assignee": row["assignee"]} if row["assignee"] else None
+            events.append(event_row(instance_id, now, "task_ready", task=task, detail=ready))
         if new_rows:
             _INSERT_HUMAN.executemany(conn, new_rows)
         if proj.finished:
@@ -153,7 +155,7 @@ class ProjectionWriter:
                 event_row(instance_id, now, "completed", actor=actor, detail={"end_event": proj.end_event})
             )
         fired = self._write_timers(session, instance_id, live, proj, now, events)
-        _INSERT_EVENT.executemany(conn, events)
+        self.log.append(session, events)
         live.open_human_tasks = proj.open_ids
         return fired
 

@@ -29,6 +29,7 @@ from .errors import (
     WorkflowExecutionError,
     WorkflowLimitError,
 )
+from .events import EventLog
 from .models import Event, HumanTask
 from .projection import (
     CLOSE_HUMAN,
@@ -64,6 +65,7 @@ class Runtime:
         store: the instance store.
         policy: decides due dates and assignees of ready tasks.
         clock: returns the current time (tests inject their own).
+        events: the event log every step writes to (its listeners react in the step).
     """
 
     def __init__(
@@ -72,11 +74,13 @@ class Runtime:
         store: InstanceStore,
         policy: TaskPolicy | None = None,
         clock: Callable[[], datetime] | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.definitions = definitions
         self.store = store
         self.policy: TaskPolicy = policy or NoPolicy()
-        self.projection = ProjectionWriter(self.policy)
+        self.events = events or EventLog()
+        self.projection = ProjectionWriter(self.policy, self.events)
         self.clock = clock or (lambda: datetime.now(UTC))
 
     # -- commands --------------------------------------------------------------------

@@ -20,7 +20,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .errors import ConflictError, NotFoundError, TaskNotReadyError
-from .models import Event, HumanTask, WorkflowInstance
+from .events import EventLog
+from .models import HumanTask, WorkflowInstance
 
 
 def record_event(
@@ -33,7 +34,8 @@ def record_event(
     detail: Mapping[str, Any] | None = None,
     decision: str | None = None,
     now: datetime,
-) -> Event:
+    log: EventLog | None = None,
+) -> dict[str, Any]:
     """Append an event to an instance's log (in the caller's transaction).
 
     Args:
@@ -45,23 +47,31 @@ def record_event(
         detail: extra facts (JSON-serializable).
         decision: an outcome worth querying on its own.
         now: when it happened.
+        log: the event log whose listeners should react (None: write it, tell nobody).
+
+    Returns:
+        The event as written.
 
     Raises:
         NotFoundError: `task_id` is not a task of the instance.
     """
-    event = Event(
-        instance_id=instance_id,
-        at=now,
-        kind=kind,
-        actor=actor,
-        decision=decision,
-        detail=dict(detail or {}),
-    )
+    event: dict[str, Any] = {
+        "instance_id": instance_id,
+        "at": now,
+        "kind": kind,
+        "actor": actor,
+        "decision": decision,
+        "detail": dict(detail or {}),
+        "task_id": None,
+        "bpmn_id": None,
+        "lane": None,
+        "stage": None,
+    }
     if task_id is not None:
         task = _get_task(session, instance_id, task_id)
-        event.task_id, event.bpmn_id, event.lane, event.stage = task_id, task.bpmn_id, task.lane, task.stage
-    session.add(event)
-    session.flush()
+        event.update(task_id=task_id, bpmn_id=task.bpmn_id, lane=task.lane, stage=task.stage)
+    session.flush()  # pending ORM changes first: listeners query what the event is about
+    (log or EventLog()).append(session, [event])
     return event
 
 
@@ -73,6 +83,7 @@ def claim(
     *,
     now: datetime,
     detail: Mapping[str, Any] | None = None,
+    log: EventLog | None = None,
 ) -> HumanTask:
     """Claim an open task for `user`: from now on it is theirs to work on.
 
@@ -98,7 +109,9 @@ def claim(
         if task.claimed_by == user:
             return task
         raise ConflictError(f"task {task_id} ({task.bpmn_id}) is already claimed by {task.claimed_by}")
-    record_event(session, instance_id, "task_claimed", actor=user, task_id=task_id, detail=detail, now=now)
+    record_event(
+        session, instance_id, "task_claimed", actor=user, task_id=task_id, detail=detail, now=now, log=log
+    )
     return task
 
 
@@ -111,6 +124,7 @@ def unclaim(
     now: datetime,
     force: bool = False,
     detail: Mapping[str, Any] | None = None,
+    log: EventLog | None = None,
 ) -> HumanTask:
     """Release the claim on an open task (it goes back to its assignee and lane).
 
@@ -146,7 +160,9 @@ def unclaim(
         claimed_at=None,
     )
     facts = {"claimed_by": holder, **(detail or {})}
-    record_event(session, instance_id, "task_unclaimed", actor=user, task_id=task_id, detail=facts, now=now)
+    record_event(
+        session, instance_id, "task_unclaimed", actor=user, task_id=task_id, detail=facts, now=now, log=log
+    )
     return _get_task(session, instance_id, task_id)
 
 
@@ -161,6 +177,7 @@ def assign(
     reason: str | None = None,
     keep_claim: bool = False,
     detail: Mapping[str, Any] | None = None,
+    log: EventLog | None = None,
 ) -> HumanTask:
     """Give an open task to `assignee` (None: to nobody, i.e. to its lane).
 
@@ -189,7 +206,9 @@ def assign(
     if released:
         facts["released_claim"] = holder
     facts.update(detail or {})
-    record_event(session, instance_id, "task_assigned", actor=actor, task_id=task_id, detail=facts, now=now)
+    record_event(
+        session, instance_id, "task_assigned", actor=actor, task_id=task_id, detail=facts, now=now, log=log
+    )
     return _get_task(session, instance_id, task_id)
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from engine.deadlines import DeadlineSweeper, next_state
+from engine.deadlines import next_state
 from engine.models import Event, HumanTask
 from engine.timers import TimerWorker
 from workflows.engagements import complete_task, start_engagement
@@ -58,7 +58,7 @@ def test_an_untouched_task_goes_at_risk_then_breached_and_each_change_is_logged(
             session, deployed, client="Acme", name="Rebrand", account_manager="ana", project_manager="pete"
         ).instance_id
     task = pitch_task(deployed, instance_id)
-    sweeper = DeadlineSweeper(deployed.db, clock=clock)
+    sweeper = deployed.deadline_sweeper()
     assert sweeper.run_once() == 0
     assert task.warn_at is not None and task.due_at is not None
     clock.now = task.warn_at + timedelta(minutes=1)
@@ -84,7 +84,7 @@ def test_a_task_completed_in_time_is_left_alone(deployed: Services) -> None:
     with deployed.db.unit_of_work() as session:
         complete_task(session, deployed, engagement.id, step.task, step.data, actor="ana")
     clock.now += timedelta(days=30)
-    DeadlineSweeper(deployed.db, clock=clock).run_once()
+    deployed.deadline_sweeper().run_once()
     with deployed.db.unit_of_work(write=False) as session:
         first = session.scalars(
             select(HumanTask).where(HumanTask.instance_id == engagement.instance_id).order_by(HumanTask.id)

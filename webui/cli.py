@@ -471,13 +471,12 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
 @handle_errors
 def worker(ctx: click.Context, once: bool, poll: float) -> None:
     """Fire due BPMN timers and move SLA states on. Run several on PostgreSQL; one on SQLite."""
-    from engine.deadlines import DeadlineSweeper
     from engine.timers import TimerWorker
 
     services = _services(ctx)
     services.db.create_all()
     services.warm_up()
-    sweeper = DeadlineSweeper(services.db)
+    sweeper = services.deadline_sweeper()
     timer_worker = TimerWorker(services.db, services.runtime.fire_timers, sweeps=[sweeper.run_once])
     if once:
         stats = timer_worker.run_once()

@@ -111,6 +111,7 @@ def log_effort(
         task_id=task.task_id,
         detail={"hours": float(hours), "worked_on": day.isoformat()},
         now=now,
+        log=services.runtime.events,
     )
     session.flush()
     return row

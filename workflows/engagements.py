@@ -364,7 +364,13 @@ def claim_task(
     task = _locked(session, services, engagement_id, task_ref)
     detail = people.authorize_claim(session, services, task, actor)
     return task_ops.claim(
-        session, task.instance_id, task.task_id, actor, now=services.runtime.clock(), detail=detail or None
+        session,
+        task.instance_id,
+        task.task_id,
+        actor,
+        now=services.runtime.clock(),
+        detail=detail or None,
+        log=services.runtime.events,
     )
 
 
@@ -386,6 +392,7 @@ def unclaim_task(
         now=services.runtime.clock(),
         force=force,
         detail=detail or None,
+        log=services.runtime.events,
     )
 
 
@@ -423,6 +430,7 @@ def reassign_task(
         actor=doer.username,
         now=services.runtime.clock(),
         reason=(reason or "").strip() or None,
+        log=services.runtime.events,
     )
 
 

@@ -366,7 +366,13 @@ def staff(
         detail["reason"] = reason
     forget_team(session, engagement.instance_id)
     task_ops.record_event(
-        session, engagement.instance_id, "team_changed", actor=actor, detail=detail, now=now
+        session,
+        engagement.instance_id,
+        "team_changed",
+        actor=actor,
+        detail=detail,
+        now=now,
+        log=services.runtime.events,
     )
     _follow_team(session, services, engagement, changes, actor=actor, reason=reason)
     return changes
@@ -405,6 +411,7 @@ def _follow_team(
                 now=services.runtime.clock(),
                 reason=reason or f"the engagement's {role.replace('_', ' ')} is now {new}",
                 keep_claim=claimed_by not in (None, old),  # someone else works on it: let them
+                log=services.runtime.events,
             )
 
 

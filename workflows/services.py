@@ -13,7 +13,9 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from engine.db import Database
+from engine.deadlines import DeadlineSweeper
 from engine.definitions import DefinitionRegistry
+from engine.events import EventLog
 from engine.models import DefinitionVersion
 from engine.projection import ReadyTask
 from engine.runtime import Runtime
@@ -69,6 +71,15 @@ class Services:
     definitions_dir: Path
     lanes: LaneRoleCache  # lane -> role of each deployed version
 
+    @property
+    def events(self) -> EventLog:
+        """The event log every change writes to; the agency's listeners react to it."""
+        return self.runtime.events
+
+    def deadline_sweeper(self, batch: int = 200) -> DeadlineSweeper:
+        """A sweeper moving open tasks' SLA states on, on this process's clock and event log."""
+        return DeadlineSweeper(self.db, self.events, clock=self.runtime.clock, batch=batch)
+
     def warm_up(self) -> int:
         """Load the specs (and lane roles) of every deployed version into memory (once, at start-up).
 
@@ -119,5 +130,5 @@ def build_services(
     lanes = LaneRoleCache()
     # each ready task gets its due date (SLA) and its assignee (the team member for its lane)
     policy = PolicyChain(SlaPolicy(calendar), TeamPolicy(lanes))
-    runtime = Runtime(registry, store, policy, clock)
+    runtime = Runtime(registry, store, policy, clock, EventLog())
     return Services(db, codec, registry, store, runtime, calendar, folder, lanes)
