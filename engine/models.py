@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -136,6 +137,7 @@ class HumanTask(Base):
         Index("ix_human_task_open_lane", "state", "lane", "due_at"),
         Index("ix_human_task_open_assignee", "state", "assignee", "due_at"),
         Index("ix_human_task_sla_next", "state", "sla_next_at"),
+        Index("ix_human_task_open_group", "state", "candidate_group", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -150,6 +152,10 @@ class HumanTask(Base):
     properties: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(20))  # ready | completed | cancelled
     assignee: Mapped[str | None] = mapped_column(String(200))
+    # who besides the assignee may work it (a role, a team): set by the task policy
+    candidate_group: Mapped[str | None] = mapped_column(String(100))
+    # for an instance of a multi-instance activity: the activity's task id (its siblings share it)
+    multi_instance_of: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # deadline states: on_track -> at_risk (from warn_at) -> breached (from due_at)
@@ -157,6 +163,11 @@ class HumanTask(Base):
     sla_state: Mapped[str | None] = mapped_column(String(20))
     # when the deadline sweeper must look at the task next (None: nothing left to watch)
     sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # which clock the deadline runs on (e.g. the agency's or the client's), and its pauses:
+    # while paused the sweeper leaves the task alone; resuming moves due_at/warn_at on
+    sla_clock: Mapped[str | None] = mapped_column(String(20))
+    sla_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sla_paused_hours: Mapped[float | None] = mapped_column(Float)  # business hours paused so far
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

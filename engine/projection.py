@@ -13,6 +13,7 @@ from typing import Any, Protocol, cast
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.task import Task, TaskState
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ class ReadyTask:
     properties: Mapping[str, str]
     ready_at: datetime
     data: Mapping[str, Any]
+    multi_instance_of: str | None = None  # the multi-instance activity's task id, for its instances
 
 
 class TaskPolicy(Protocol):
@@ -93,7 +95,19 @@ _CANCEL_HUMAN = FastStatement(
     .values(state="cancelled", completed_at=bindparam("b_at"))
 )
 _EVENT_KEYS = ("task_id", "bpmn_id", "lane", "stage", "actor", "decision")
-_HUMAN_EXTRA_KEYS = ("due_at", "warn_at", "sla_state", "sla_next_at", "assignee", "claimed_by", "claimed_at")
+_HUMAN_EXTRA_KEYS = (
+    "due_at",
+    "warn_at",
+    "sla_state",
+    "sla_next_at",
+    "sla_clock",
+    "assignee",
+    "candidate_group",
+    "claimed_by",
+    "claimed_at",
+)
+# what listeners learn about a new task from its `task_ready` event (when the policy set it)
+_READY_DETAIL_KEYS = ("assignee", "candidate_group", "sla_clock")
 
 
 class ProjectionWriter:
@@ -139,6 +153,7 @@ class ProjectionWriter:
                 "stage": info.stage,
                 "form": info.form,
                 "properties": dict(info.properties),
+                "multi_instance_of": info.multi_instance_of,
                 "state": "ready",
                 "created_at": now,
                 "completed_at": None,
@@ -146,7 +161,7 @@ class ProjectionWriter:
             }
             row.update({k: extra.get(k) for k in _HUMAN_EXTRA_KEYS})
             new_rows.append(row)
-            ready = {"assignee": row["assignee"]} if row["assignee"] else None
+            ready = {k: row[k] for k in _READY_DETAIL_KEYS if row[k] is not None}
             events.append(event_row(instance_id, now, "task_ready", task=task, detail=ready))
         if new_rows:
             _INSERT_HUMAN.executemany(conn, new_rows)
@@ -240,6 +255,9 @@ def ready_info(instance_id: int, task: Task, now: datetime) -> ReadyTask:
         properties=props,
         ready_at=now,
         data=task.data,
+        multi_instance_of=str(task.parent.id)
+        if task.parent is not None and isinstance(task.parent.task_spec, MultiInstanceTask)
+        else None,
     )
 
 

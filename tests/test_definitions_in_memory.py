@@ -161,6 +161,8 @@ def test_the_engagement_has_the_agreed_user_tasks():
         "supplier_booking",
         "production",
         "change_order",
+        "approve_change_order",
+        "chase_client",
         "qc_check",
         "client_feedback",
         "process_review",
@@ -178,10 +180,10 @@ def test_the_engagement_has_the_agreed_user_tasks():
     ("form", "data"),
     [
         ("scope_signoff", {"signoff_decision": "changes_requested"}),
-        ("scope_signoff", {"signoff_decision": "declined", "signoff_comment": ""}),
+        ("scope_signoff", {"signoff_decision": "rejected", "signoff_comment": ""}),
         ("brief_approve", {"brief_decision": "changes_requested"}),
         ("qc_check", {"qc_decision": "fail"}),
-        ("client_feedback", {"feedback_decision": "change_request"}),
+        ("client_feedback", {"feedback_decision": "changes_requested"}),
         ("pitch_lost_reason", {"lost_reason": "other"}),
         ("change_order", {"change_order_decision": "approved", "additional_budget": 0}),
         (
@@ -217,7 +219,10 @@ def test_forms_reject_incomplete_decisions(form, data):
     [
         ("scope_signoff", {"signoff_decision": "approved"}),
         ("qc_check", {"qc_decision": "pass"}),
-        ("change_order", {"change_order_decision": "declined", "additional_budget": 0}),
+        (
+            "change_order",
+            {"change_order_decision": "rejected", "additional_budget": 0, "change_order_comment": "No."},
+        ),
         ("growth_review", {"upsell_opportunities": []}),
     ],
 )

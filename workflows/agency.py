@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from engine.definitions import BPMN_NS, ParsedDefinition, element_id, properties_of
+from engine.definitions import BPMN_NS, FORM_PROPERTY, ParsedDefinition, element_id, properties_of
 from engine.errors import LintIssue
 from engine.xmlsafe import parse_xml
 
@@ -40,6 +41,15 @@ LANE_ROLES: dict[str, str] = {AM_LANE: ACCOUNT_MANAGER, PM_LANE: PROJECT_MANAGER
 # <bpmn:lane><bpmn:extensionElements><spiffworkflow:properties>
 #   <spiffworkflow:property name="role" value="account_manager"/> ...
 ROLE_PROPERTY = "role"
+# a user task with <spiffworkflow:property name="approval" value="true"/> is an approval step:
+# its form has one `*_decision` field taking values from APPROVAL_DECISIONS and a `*_comment`
+APPROVAL_PROPERTY = "approval"
+APPROVED = "approved"
+APPROVAL_DECISIONS: tuple[str, ...] = (APPROVED, "changes_requested", "rejected")
+# a (multi-instance) task with <spiffworkflow:property name="role_from" value="approver"/> goes
+# to the role named by its data item `approver` instead of its lane's role
+ROLE_FROM_PROPERTY = "role_from"
+WAITS_ON_CLIENT_PROPERTY = "waits_on_client"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BOOLEAN_TEXT = {"true", "false"}
 
@@ -128,9 +138,56 @@ def rule_stage_and_sla(defn: ParsedDefinition) -> Iterable[LintIssue]:
                 parse_sla(sla)
             except ValueError as exc:
                 yield LintIssue(eid, str(exc), "sla")
-        waits = props.get("waits_on_client")
-        if waits is not None and waits.lower() not in BOOLEAN_TEXT:
-            yield LintIssue(eid, f"waits_on_client must be 'true' or 'false', not '{waits}'", "property")
+        for name in (WAITS_ON_CLIENT_PROPERTY, APPROVAL_PROPERTY):
+            value = props.get(name)
+            if value is not None and value.lower() not in BOOLEAN_TEXT:
+                yield LintIssue(eid, f"{name} must be 'true' or 'false', not '{value}'", "property")
 
 
-AGENCY_RULES = (rule_lane_roles, rule_stage_and_sla)
+def is_true(props: Mapping[str, str], name: str) -> bool:
+    """Whether a boolean task property is set to true."""
+    return props.get(name, "").lower() == "true"
+
+
+def decision_fields(schema: Any) -> tuple[str | None, str | None]:
+    """The `*_decision` and `*_comment` fields of a form's JSON Schema (None when missing)."""
+    fields = (schema or {}).get("properties") or {} if isinstance(schema, dict) else {}
+    decision = next((f for f in fields if f.endswith("_decision")), None)
+    comment = next((f for f in fields if f.endswith("_comment")), None)
+    return decision, comment
+
+
+def rule_approvals(defn: ParsedDefinition) -> Iterable[LintIssue]:
+    """Approval steps decide in the approval vocabulary and can say why; `role_from` names a role item."""
+    vocabulary = ", ".join(APPROVAL_DECISIONS)
+    for ts in defn.human_task_specs():
+        props = properties_of(ts)
+        eid = element_id(ts)
+        if not is_true(props, APPROVAL_PROPERTY):
+            continue
+        form = props.get(FORM_PROPERTY)
+        if form is None or form in defn.form_problems:
+            yield LintIssue(eid, "an approval step needs a form with its decision", "approval")
+            continue
+        decision, comment = decision_fields(defn.forms.get(form))
+        if decision is None:
+            yield LintIssue(eid, f"form {form}: an approval step needs a '*_decision' field", "approval")
+            continue
+        values = (defn.forms[form]["properties"][decision] or {}).get("enum") or []
+        unknown = [v for v in values if v not in APPROVAL_DECISIONS]
+        if unknown or APPROVED not in values or len(values) < 2:
+            yield LintIssue(
+                eid,
+                f"form {form}: '{decision}' must offer '{APPROVED}' and at least one more of: {vocabulary}"
+                + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""),
+                "approval",
+            )
+        if comment is None:
+            yield LintIssue(
+                eid,
+                f"form {form}: an approval step needs a '*_comment' field (required unless approved)",
+                "approval",
+            )
+
+
+AGENCY_RULES = (rule_lane_roles, rule_stage_and_sla, rule_approvals)

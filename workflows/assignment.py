@@ -19,7 +19,7 @@ from engine.fastsql import FastStatement
 from engine.models import DefinitionVersion, WorkflowInstance
 from engine.projection import ReadyTask, TaskPolicy
 
-from .agency import lane_roles
+from .agency import ROLE_FROM_PROPERTY, ROLES, lane_roles
 from .models import Engagement, TeamMember, User
 
 _DEFINITION = cast(Table, DefinitionVersion.__table__)
@@ -94,7 +94,7 @@ class TeamPolicy:
         self.lanes = lanes
 
     def on_ready(self, session: Session, task: ReadyTask) -> Mapping[str, Any]:
-        """Return ``{"assignee": username}`` when the team has someone for the task's lane."""
+        """Return the task's role (``candidate_group``) and the team member holding it (``assignee``)."""
         if task.lane is None:
             return {}
         rows = session.info.get(_REMEMBERED, {}).get(task.instance_id)
@@ -102,9 +102,24 @@ class TeamPolicy:
             rows = _TEAM_OF_INSTANCE.fetchall(session.connection(), {"instance_id": task.instance_id})
         if not rows:
             return {}
-        role = self.lanes.role_of(session, rows[0][0], task.lane)
+        role = task_role(task) or self.lanes.role_of(session, rows[0][0], task.lane)
+        if role is None:
+            return {}
         member = next((username for _d, r, username in rows if r == role and username), None)
-        return {"assignee": member} if member else {}
+        return {"candidate_group": role, "assignee": member} if member else {"candidate_group": role}
+
+
+def task_role(task: ReadyTask) -> str | None:
+    """The role a task's own data names through its `role_from` property (None: its lane's role).
+
+    An approval run as a multi-instance task lives in one lane, but each instance may need
+    a different approver: leadership for one, the AM for another.
+    """
+    item = task.properties.get(ROLE_FROM_PROPERTY)
+    if not item:
+        return None
+    role = task.data.get(item)
+    return role if isinstance(role, str) and role in ROLES else None
 
 
 class PolicyChain:

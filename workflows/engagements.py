@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -24,6 +23,7 @@ from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
 from engine.runtime import StepResult
 
 from . import people
+from .approvals import Decision, approval_steps, check_approval, decisions_from
 from .assignment import TEAM_OF_ENGAGEMENT, remember_team
 from .models import Engagement
 from .people import OpenTask
@@ -40,6 +40,7 @@ class EngagementView:
     open_tasks: list[HumanTask]
     history: list[Event]
     team: dict[str, str] = field(default_factory=dict)  # role -> username
+    approval_steps: set[str] = field(default_factory=set)  # BPMN ids of the approval steps
 
     @property
     def stages(self) -> list[str]:
@@ -49,26 +50,12 @@ class EngagementView:
     @property
     def decisions(self) -> list[Decision]:
         """Every recorded decision (sign-offs, approvals, QC, client feedback), oldest first."""
-        return [
-            Decision(
-                e.bpmn_id or "", e.decision, (e.detail or {}).get("comment"), e.actor, e.at, e.lane, e.stage
-            )
-            for e in self.history
-            if e.kind == "task_completed" and e.decision is not None
-        ]
+        return decisions_from(self.history, self.approval_steps)
 
-
-@dataclass(frozen=True)
-class Decision:
-    """One decision taken at a step: who decided what, when, and why."""
-
-    step: str
-    decision: str
-    comment: str | None
-    actor: str | None
-    at: datetime
-    lane: str | None
-    stage: str | None
+    @property
+    def approvals(self) -> list[Decision]:
+        """The approval history: decisions taken at the definition's approval steps."""
+        return [d for d in self.decisions if d.approval]
 
 
 def deploy_file(
@@ -217,6 +204,9 @@ _LOOKUP_TASK = FastStatement(
         _HUMAN.c.lane,
         _HUMAN.c.assignee,
         _HUMAN.c.claimed_by,
+        _HUMAN.c.candidate_group,
+        _HUMAN.c.properties,
+        _HUMAN.c.multi_instance_of,
     )
     .select_from(
         _ENGAGEMENT.join(_INSTANCE, _INSTANCE.c.id == _ENGAGEMENT.c.instance_id).outerjoin(
@@ -250,6 +240,9 @@ class _TaskRef(NamedTuple):
     lane: str | None
     assignee: str | None
     claimed_by: str | None
+    candidate_group: str | None
+    properties: dict[str, str] | None
+    multi_instance_of: str | None
 
 
 def _resolve(
@@ -337,8 +330,7 @@ def complete_task(
     detail = people.authorize_completion(
         session, services, task, actor, on_behalf_of=on_behalf_of, reason=reason, known=known
     )
-    decision = next((str(v) for k, v in data.items() if k.endswith("_decision")), None)
-    comment = next((str(v) for k, v in data.items() if k.endswith("_comment") and v), None)
+    decision, comment = check_approval(session, task, data, detail.get("on_behalf_of") or actor)
     if decision is not None and comment is not None:
         detail = {**(detail or {}), "comment": comment}  # the decision history shows why
     return services.runtime.complete(
@@ -470,7 +462,13 @@ def view_engagement(session: Session, services: Services, engagement_id: int) ->
         open_tasks=services.runtime.ready_tasks(session, instance.id),
         history=services.runtime.history(session, instance.id),
         team=people.team_of(session, engagement.id),
+        approval_steps=approval_steps(_task_specs(services.definitions.spec_for(definition))),
     )
+
+
+def _task_specs(specs: tuple[Any, dict[str, Any]]) -> list[Any]:
+    spec, subprocesses = specs
+    return [ts for s in (spec, *subprocesses.values()) for ts in s.task_specs.values()]
 
 
 def list_open_tasks(

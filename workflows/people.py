@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
 
@@ -58,9 +58,11 @@ class OpenTask:
     task_id: str
     bpmn_id: str
     lane: str | None
-    role: str | None  # the role working the task's lane (None: unknown)
+    role: str | None  # the role working the task (its own, else its lane's; None: unknown)
     assignee: str | None
     claimed_by: str | None
+    properties: Mapping[str, str] = field(default_factory=dict)  # the step's BPMN properties
+    multi_instance_of: str | None = None  # its multi-instance activity, for one of its instances
 
     def __str__(self) -> str:
         return f"{self.bpmn_id} ({self.lane or 'no lane'})"
@@ -73,9 +75,12 @@ def open_task(session: Session, services: Services, definition_id: int, task: An
         task_id=task.task_id,
         bpmn_id=task.bpmn_id,
         lane=task.lane,
-        role=services.lanes.role_of(session, definition_id, task.lane),
+        role=getattr(task, "candidate_group", None)
+        or services.lanes.role_of(session, definition_id, task.lane),
         assignee=task.assignee,
         claimed_by=task.claimed_by,
+        properties=getattr(task, "properties", None) or {},
+        multi_instance_of=getattr(task, "multi_instance_of", None),
     )
 
 

@@ -165,7 +165,11 @@ def change_order(decision: str = "approved", additional_budget: float = 5000, **
     return {
         "change_order_decision": decision,
         "additional_budget": additional_budget if decision == "approved" else 0,
-        "change_order_note": "Extra cut-downs for retail screens.",
+        "change_order_comment": (
+            "Extra cut-downs for retail screens."
+            if decision == "approved"
+            else "No budget left this quarter."
+        ),
         **kw,
     }
 
@@ -177,9 +181,9 @@ def qc_check(decision: str = "pass", notes: str | None = None, **kw: Any) -> dic
     return {**data, **kw}
 
 
-def client_feedback(decision: str = "accepted", comment: str | None = None, **kw: Any) -> dict[str, Any]:
+def client_feedback(decision: str = "approved", comment: str | None = None, **kw: Any) -> dict[str, Any]:
     data: dict[str, Any] = {"feedback_decision": decision}
-    if comment is not None or decision == "change_request":
+    if comment is not None or decision != "approved":
         data["feedback_comment"] = comment or "Please swap the music for something calmer."
     return {**data, **kw}
 
@@ -244,7 +248,7 @@ def _qc_rounds(failures: int, cost_to_date: float = 12000) -> list[Step]:
 
 def _accepted_and_reviews() -> list[Step]:
     return [
-        _s("client_feedback", client_feedback("accepted")),
+        _s("client_feedback", client_feedback("approved")),
         _s("process_review", process_review()),
         _s("growth_review", growth_review()),
     ]
@@ -335,10 +339,10 @@ def _build_stories() -> dict[str, Story]:
             [
                 *_pitch_won(),
                 _s("scope_estimate", scope_estimate()),
-                _s("scope_signoff", scope_signoff("declined", "Budget was cut for this year.")),
+                _s("scope_signoff", scope_signoff("rejected", "Budget was cut for this year.")),
             ],
             end_event="end_declined",
-            expected_data={"signoff_decision": "declined"},
+            expected_data={"signoff_decision": "rejected"},
         ),
         _story(
             "pm_reviews_scope_effort",
@@ -385,12 +389,12 @@ def _build_stories() -> dict[str, Story]:
                 *_scope_approved(),
                 *_brief_and_plan(),
                 *_qc_rounds(0),
-                _s("client_feedback", client_feedback("change_request")),
+                _s("client_feedback", client_feedback("changes_requested")),
                 _s("production", production(14000, "Music swapped.")),
                 _s("qc_check", qc_check("pass")),
                 *_accepted_and_reviews(),
             ],
-            expected_data={"feedback_decision": "accepted", "cost_to_date": 14000},
+            expected_data={"feedback_decision": "approved", "cost_to_date": 14000},
         ),
         _story(
             "over_budget_change_order_approved",
@@ -412,12 +416,12 @@ def _build_stories() -> dict[str, Story]:
                 *_scope_approved(20000),
                 *_brief_and_plan(),
                 _s("production", production(18500)),
-                _s("change_order", change_order("declined")),
+                _s("change_order", change_order("rejected")),
                 _s("qc_check", qc_check("pass")),
                 *_accepted_and_reviews(),
             ],
             options={"budget_alert_ratio": 0.9},
-            expected_data={"budget": 20000, "change_order_decision": "declined"},
+            expected_data={"budget": 20000, "change_order_decision": "rejected"},
         ),
         _story(
             "custom_alert_ratio_keeps_cost_within_budget",
@@ -461,7 +465,7 @@ def _build_stories() -> dict[str, Story]:
                 _s("qc_check", qc_check("fail", "Wrong size for the 300x250.")),
                 _s("production", production(3400, "Sizes fixed.")),
                 _s("qc_check", qc_check("pass")),
-                _s("client_feedback", client_feedback("accepted")),
+                _s("client_feedback", client_feedback("approved")),
             ],
             definition=FAST_TRACK,
             options={"budget": 5000},
@@ -474,14 +478,14 @@ def _build_stories() -> dict[str, Story]:
                 _s("brief_write", brief_write()),
                 _s("production", production(2000)),
                 _s("qc_check", qc_check("pass")),
-                _s("client_feedback", client_feedback("change_request", "Make the CTA bigger.")),
+                _s("client_feedback", client_feedback("changes_requested", "Make the CTA bigger.")),
                 _s("production", production(2300)),
                 _s("qc_check", qc_check("pass")),
-                _s("client_feedback", client_feedback("accepted")),
+                _s("client_feedback", client_feedback("approved")),
             ],
             definition=FAST_TRACK,
             engagement_name="Menu board update",
-            expected_data={"budget": 0.0, "feedback_decision": "accepted"},
+            expected_data={"budget": 0.0, "feedback_decision": "approved"},
         ),
     ]
     return {s.name: s for s in stories}

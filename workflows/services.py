@@ -24,7 +24,7 @@ from engine.serialization import WorkflowCodec
 from engine.store import InstanceStore, WorkflowCache
 
 from . import models as _models  # noqa: F401  (registers the domain tables)
-from .agency import AGENCY_RULES
+from .agency import AGENCY_RULES, WAITS_ON_CLIENT_PROPERTY, is_true
 from .assignment import LaneRoleCache, PolicyChain, TeamPolicy
 from .sla import BusinessCalendar, load_calendar, parse_sla
 
@@ -33,6 +33,8 @@ DEFAULT_DEFINITIONS_DIR = Path(os.environ.get("BATON_DEFINITIONS_DIR", ROOT / "d
 
 
 WARNING_SHARE = 0.75  # a task is at risk once this share of its SLA has passed
+AGENCY_CLOCK = "agency"
+CLIENT_CLOCK = "client"
 
 
 class SlaPolicy:
@@ -55,6 +57,8 @@ class SlaPolicy:
             "warn_at": warn_at,
             "sla_state": "on_track",
             "sla_next_at": warn_at,
+            # a step waiting on the client runs on the client's clock, which pauses the agency's
+            "sla_clock": CLIENT_CLOCK if is_true(task.properties, WAITS_ON_CLIENT_PROPERTY) else AGENCY_CLOCK,
         }
 
 
