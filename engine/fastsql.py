@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError, StatementError
 from sqlalchemy.sql.expression import ClauseElement
 
 Processor = Callable[[Any], Any] | None
@@ -69,8 +69,7 @@ class FastStatement:
             for name, bind in compiled.binds.items()
         }
         results = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in getattr(self.stmt, "selected_columns", ())
+            _result_processor(column.type, dialect) for column in getattr(self.stmt, "selected_columns", ())
         )
         defaults = {
             name: bind.effective_value
@@ -176,3 +175,15 @@ def pipeline(conn: Connection) -> Iterator[None]:
             yield
     else:
         yield
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Processor:
+    """A column type's result processor, known before any row is read.
+
+    Numeric types on PostgreSQL choose theirs from the column's wire type, unknown here: the
+    driver already returns floats for ``double precision``, so they need none.
+    """
+    try:
+        return type_.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
+    except (TypeError, InvalidRequestError):
+        return None

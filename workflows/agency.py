@@ -50,6 +50,10 @@ APPROVAL_DECISIONS: tuple[str, ...] = (APPROVED, "changes_requested", "rejected"
 # to the role named by its data item `approver` instead of its lane's role
 ROLE_FROM_PROPERTY = "role_from"
 WAITS_ON_CLIENT_PROPERTY = "waits_on_client"
+# the clock a step's SLA runs on: agency (default; pauses while the client has the ball),
+# client (what waits_on_client="true" says), always (agency work that never pauses)
+SLA_CLOCK_PROPERTY = "sla_clock"
+SLA_CLOCKS = ("agency", "client", "always")
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BOOLEAN_TEXT = {"true", "false"}
 
@@ -138,6 +142,15 @@ def rule_stage_and_sla(defn: ParsedDefinition) -> Iterable[LintIssue]:
                 parse_sla(sla)
             except ValueError as exc:
                 yield LintIssue(eid, str(exc), "sla")
+        clock = props.get(SLA_CLOCK_PROPERTY)
+        if clock is not None and clock not in SLA_CLOCKS:
+            yield LintIssue(
+                eid, f"sla_clock must be one of {', '.join(SLA_CLOCKS)}, not '{clock}'", "property"
+            )
+        elif clock is not None and is_true(props, WAITS_ON_CLIENT_PROPERTY) and clock != "client":
+            yield LintIssue(
+                eid, f"a step that waits on the client runs on the client's clock, not '{clock}'", "property"
+            )
         for name in (WAITS_ON_CLIENT_PROPERTY, APPROVAL_PROPERTY):
             value = props.get(name)
             if value is not None and value.lower() not in BOOLEAN_TEXT:

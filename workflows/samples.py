@@ -223,6 +223,11 @@ def _scope_approved(budget: float = 20000) -> list[Step]:
     return [_s("scope_estimate", scope_estimate(budget)), _s("scope_signoff", scope_signoff("approved"))]
 
 
+def up_to_production(budget: float = 20000) -> list[Step]:
+    """The steps of a won engagement up to (not including) its first production step."""
+    return [*_pitch_won(), *_scope_approved(budget), *_brief_and_plan()]
+
+
 def _brief_and_plan(suppliers_needed: bool = False) -> list[Step]:
     steps = [
         _s("brief_write", brief_write()),

@@ -24,8 +24,9 @@ from engine.serialization import WorkflowCodec
 from engine.store import InstanceStore, WorkflowCache
 
 from . import models as _models  # noqa: F401  (registers the domain tables)
-from .agency import AGENCY_RULES, WAITS_ON_CLIENT_PROPERTY, is_true
+from .agency import AGENCY_RULES
 from .assignment import LaneRoleCache, PolicyChain, TeamPolicy
+from .clocks import ClientClock, clock_of
 from .sla import BusinessCalendar, load_calendar, parse_sla
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +34,6 @@ DEFAULT_DEFINITIONS_DIR = Path(os.environ.get("BATON_DEFINITIONS_DIR", ROOT / "d
 
 
 WARNING_SHARE = 0.75  # a task is at risk once this share of its SLA has passed
-AGENCY_CLOCK = "agency"
-CLIENT_CLOCK = "client"
 
 
 class SlaPolicy:
@@ -58,7 +57,7 @@ class SlaPolicy:
             "sla_state": "on_track",
             "sla_next_at": warn_at,
             # a step waiting on the client runs on the client's clock, which pauses the agency's
-            "sla_clock": CLIENT_CLOCK if is_true(task.properties, WAITS_ON_CLIENT_PROPERTY) else AGENCY_CLOCK,
+            "sla_clock": clock_of(task.properties),
         }
 
 
@@ -134,5 +133,7 @@ def build_services(
     lanes = LaneRoleCache()
     # each ready task gets its due date (SLA) and its assignee (the team member for its lane)
     policy = PolicyChain(SlaPolicy(calendar), TeamPolicy(lanes))
-    runtime = Runtime(registry, store, policy, clock, EventLog())
+    # listeners react to every event in its own transaction: paused clocks while waiting on the client
+    events = EventLog([ClientClock(calendar)])
+    runtime = Runtime(registry, store, policy, clock, events)
     return Services(db, codec, registry, store, runtime, calendar, folder, lanes)
