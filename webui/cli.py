@@ -351,6 +351,11 @@ def show(ctx: click.Context, engagement_id: int) -> None:
             + (f"; ended at {inst.end_event}" if inst.end_event else "")
         )
         console.print(f"stage: {', '.join(view.stages) or '—'}")
+        if view.time is not None:
+            console.print(
+                f"business time: {view.time.agency_hours:.1f} h with the agency, "
+                f"{view.time.client_hours:.1f} h waiting on the client"
+            )
         team = ", ".join(f"{role.replace('_', ' ')} {user}" for role, user in sorted(view.team.items()))
         console.print(f"team: {_e(team or '—')}")
         table = Table("task id", "step", "lane", "due", "assignee", title="open tasks")

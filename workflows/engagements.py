@@ -25,6 +25,7 @@ from engine.runtime import StepResult
 from . import people
 from .approvals import Decision, approval_steps, check_approval, decisions_from
 from .assignment import TEAM_OF_ENGAGEMENT, remember_team
+from .clocks import ClockSplit, clock_split
 from .models import Engagement
 from .people import OpenTask
 from .services import Services
@@ -41,6 +42,7 @@ class EngagementView:
     history: list[Event]
     team: dict[str, str] = field(default_factory=dict)  # role -> username
     approval_steps: set[str] = field(default_factory=set)  # BPMN ids of the approval steps
+    time: ClockSplit | None = None  # business hours so far: the agency's and the client's
 
     @property
     def stages(self) -> list[str]:
@@ -463,6 +465,13 @@ def view_engagement(session: Session, services: Services, engagement_id: int) ->
         history=services.runtime.history(session, instance.id),
         team=people.team_of(session, engagement.id),
         approval_steps=approval_steps(_task_specs(services.definitions.spec_for(definition))),
+        time=clock_split(
+            session,
+            services.calendar,
+            instance.id,
+            instance.started_at,
+            instance.ended_at or services.runtime.clock(),
+        ),
     )
 
 
