@@ -10,14 +10,16 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from sqlalchemy import Engine, MetaData, text
 
 from engine.db import Base, Database
 from engine.migrate import upgrade
 from workflows.demo import seed_users
-from workflows.engagements import deploy_all
+from workflows.engagements import deploy_all, start_engagement
 from workflows.services import Services, build_services
 
 PG_URL = os.environ.get("BATON_TEST_DATABASE_URL", "")
@@ -94,3 +96,32 @@ def deployed(services: Services) -> Services:
         deploy_all(session, services, note="test setup")
         seed_users(session, services)
     return services
+
+
+@pytest.fixture
+def spiff_clock(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """SpiffWorkflow's timers read the same fake clock as Baton (no test sleeps)."""
+
+    class FrozenDatetime(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return clock.now.astimezone(tz or UTC)
+
+    monkeypatch.setattr(spiff_timer, "datetime", FrozenDatetime)
+    return clock
+
+
+def open_engagement(services: Services, *, process: str = "engagement", **options: Any) -> int:
+    """Start an engagement for Acme run by ana (AM) and pete (PM); returns its id."""
+    with services.db.unit_of_work() as session:
+        return start_engagement(
+            session,
+            services,
+            client="Acme",
+            name="Summer launch",
+            process_id=process,
+            options=options,
+            actor="olga",
+            account_manager="ana",
+            project_manager="pete",
+        ).id

@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from engine.errors import DefinitionError, FormValidationError
 from engine.models import HumanTask
+from tests.conftest import open_engagement
 from tests.test_definition_registry import FORMS, variant, with_form
 from workflows import samples as stories
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.engagements import complete_task, start_engagement, view_engagement
+from workflows.engagements import complete_task, view_engagement
 from workflows.people import PermissionDenied, add_user
 from workflows.services import Services
 
@@ -28,18 +29,7 @@ TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
 
 def over_budget(services: Services, *, additional: float = 8000, **options: Any) -> int:
     """An engagement whose client agreed a change order of `additional`; returns its id."""
-    with services.db.unit_of_work() as session:
-        engagement_id = start_engagement(
-            session,
-            services,
-            client="Acme",
-            name="Summer launch",
-            process_id="engagement",
-            options=options,
-            actor="olga",
-            account_manager="ana",
-            project_manager="pete",
-        ).id
+    engagement_id = open_engagement(services, **options)
     steps = [
         *stories.up_to_production(20000),
         stories.Step("production", stories.production(19000)),
@@ -207,18 +197,7 @@ def test_only_the_named_role_may_decide_an_instance(deployed: Services) -> None:
 def test_the_client_rejecting_the_scope_ends_the_engagement_with_the_reason_on_record(
     deployed: Services,
 ) -> None:
-    with deployed.db.unit_of_work() as session:
-        engagement_id = start_engagement(
-            session,
-            deployed,
-            client="Acme",
-            name="Rebrand",
-            process_id="engagement",
-            options={},
-            actor="olga",
-            account_manager="ana",
-            project_manager="pete",
-        ).id
+    engagement_id = open_engagement(deployed)
     steps = [
         stories.Step("pitch_prepare", stories.pitch_prepare()),
         stories.Step("pitch_outcome", stories.pitch_outcome("won")),

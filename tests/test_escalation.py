@@ -7,47 +7,20 @@ sign-off itself stays open. The clock starts on Tuesday 1 December 2026, 10:00 i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-import pytest
-import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from sqlalchemy import select
 
 from engine.models import Event, HumanTask
 from engine.timers import TimerWorker
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, open_engagement
 from workflows import samples as stories
-from workflows.engagements import complete_task, start_engagement, view_engagement
+from workflows.engagements import complete_task, view_engagement
 from workflows.services import Services
 
 
-@pytest.fixture
-def spiff_time(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """SpiffWorkflow's timers read the same fake clock as Baton (no test sleeps)."""
-
-    class FrozenDatetime(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return clock.now.astimezone(tz or UTC)
-
-    monkeypatch.setattr(spiff_timer, "datetime", FrozenDatetime)
-    return clock
-
-
 def awaiting_signoff(services: Services) -> int:
-    with services.db.unit_of_work() as session:
-        engagement_id = start_engagement(
-            session,
-            services,
-            client="Acme",
-            name="Rebrand",
-            process_id="engagement",
-            options={},
-            actor="olga",
-            account_manager="ana",
-            project_manager="pete",
-        ).id
+    engagement_id = open_engagement(services)
     for task, data in [
         ("pitch_prepare", stories.pitch_prepare()),
         ("pitch_outcome", stories.pitch_outcome("won")),
@@ -59,23 +32,23 @@ def awaiting_signoff(services: Services) -> int:
 
 
 def test_a_late_signoff_breaches_and_the_am_is_told_to_chase_the_client(
-    deployed: Services, spiff_time: FakeClock
+    deployed: Services, spiff_clock: FakeClock
 ) -> None:
     engagement_id = awaiting_signoff(deployed)
     worker = TimerWorker(
         deployed.db,
         deployed.runtime.fire_timers,
-        clock=spiff_time,
+        clock=spiff_clock,
         sweeps=[deployed.deadline_sweeper().run_once],
     )
-    spiff_time.now += timedelta(days=6)  # Monday: 4 business days, at risk but not late
+    spiff_clock.now += timedelta(days=6)  # Monday: 4 business days, at risk but not late
     worker.run_once()
     with deployed.db.unit_of_work(write=False) as session:
         view = view_engagement(session, deployed, engagement_id)
     assert [t.bpmn_id for t in view.open_tasks] == ["scope_signoff"]
     assert view.open_tasks[0].sla_state == "at_risk"
 
-    spiff_time.now += timedelta(days=1, minutes=1)  # a week after it opened
+    spiff_clock.now += timedelta(days=1, minutes=1)  # a week after it opened
     stats = worker.run_once()
     assert stats.fired == 1
     with deployed.db.unit_of_work(write=False) as session:
