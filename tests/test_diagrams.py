@@ -180,7 +180,9 @@ def test_the_editor_opens_the_latest_version_or_a_blank_process(client: FlaskCli
     assert latest["version"] == 1 and latest["xml"] == ENGAGEMENT_BPMN
     blank = client.get("/definitions/retainer/source").get_json()
     assert blank["version"] is None and '<bpmn:process id="retainer"' in blank["xml"]
-    assert client.get("/definitions/retainer/edit").status_code == 200
+    editor = client.get("/definitions/retainer/edit").get_data(as_text=True)
+    # the side panel offers the agency's stages and roles and the folder's forms
+    assert '"scope_estimate.schema.json"' in editor and '"ops_lead"' in editor and '"production"' in editor
     assert (
         client.get("/definitions/new?process_id=retainer").headers["Location"] == "/definitions/retainer/edit"
     )

@@ -178,6 +178,13 @@ def test_an_ops_lead_renames_a_step_validates_and_deploys_a_new_version(
     v1, v2 = versions_of(deployed)
     assert 'name="Approve the brief"' in v2.bpmn_xml and 'name="Approve the brief"' not in v1.bpmn_xml
     assert v2.note == "Clearer name for the brief approval"
+    # what bpmn-js does not model itself (Baton's properties, instructions) survives the round trip
+    for tag in (
+        "spiffworkflow:property ",
+        "spiffworkflow:instructionsForEndUser>",
+        "bpmn:conditionExpression",
+    ):
+        assert v2.bpmn_xml.count(tag) == v1.bpmn_xml.count(tag) > 0
     page.click("#editor-status a")  # to the new version's page
     page.wait_for_selector("#definition-diagram.diagram-ready")
     assert "Approve the brief" in page.inner_text("#definition-diagram")
@@ -236,3 +243,56 @@ def test_a_new_process_starts_blank_and_deploys_as_version_one(
     with deployed.db.unit_of_work(write=False) as session:
         [retainer] = list_versions(session, "retainer")
     assert (retainer.version, retainer.note, retainer.engagements) == (1, "first cut", 0)
+
+
+def select_in_editor(page: Any, element_id: str) -> None:
+    page.evaluate(
+        """(id) => {
+            const modeler = window.batonModeler;
+            const element = modeler.get('elementRegistry').get(id);
+            modeler.get('selection').select(element);
+            modeler.get('canvas').scrollToElement(element);
+        }""",
+        element_id,
+    )
+
+
+def test_an_ops_lead_changes_an_sla_in_the_side_panel_and_deploys_it(
+    deployed: Services, live_server: str, page: Any, tmp_path: Path
+) -> None:
+    open_editor(page, live_server)
+    select_in_editor(page, "lane_pm")
+    assert page.input_value("#properties select[name=role]") == "project_manager"
+    select_in_editor(page, "scope_estimate")
+    assert page.input_value("#properties select[name=stage]") == "scope"
+    assert page.input_value("#properties select[name=form]") == "scope_estimate.schema.json"
+    old_sla = page.input_value("#properties input[name=sla]")
+    # a value the agency calendar cannot read is refused by Validate, on that step
+    page.fill("#properties input[name=sla]", "soon")
+    page.press("#properties input[name=sla]", "Enter")
+    page.click("#validate")
+    page.wait_for_selector("#editor-status.bad")
+    assert marked(page, "bt-issue") == {"scope_estimate"}
+    assert "soon" in page.inner_text('#issues li[data-element-id="scope_estimate"]')
+    page.fill("#properties input[name=sla]", "5bd")
+    page.press("#properties input[name=sla]", "Enter")
+    page.click("#validate")
+    page.wait_for_selector("#editor-status.ok")
+    shoot(page, "editor-side-panel.png")
+    with page.expect_download() as download:
+        page.click("#download-xml")
+    saved = tmp_path / "engagement.bpmn"
+    download.value.save_as(saved)
+    assert '<spiffworkflow:property name="sla" value="5bd" />' in saved.read_text(encoding="utf-8")
+    page.fill("#deploy-note", f"Scope estimates get 5 business days (was {old_sla})")
+    page.click("#deploy")
+    page.wait_for_selector("#editor-status.ok >> text=Deployed engagement v2.")
+    _, v2 = versions_of(deployed)
+    with deployed.db.unit_of_work(write=False) as session:
+        spec, _subs = deployed.definitions.spec_for(deployed.definitions.info(session, v2.id))
+    assert spec.task_specs["scope_estimate"].extensions["properties"]["sla"] == "5bd"
+    page.goto(f"{live_server}/definitions")
+    assert (
+        "Scope estimates get 5 business days"
+        in page.locator("#process-engagement tbody tr").first.inner_text()
+    )

@@ -23,6 +23,7 @@ from workflows.diagrams import (
     deploy_definition,
     diagram_state,
     editor_source,
+    editor_vocabulary,
     engagements_on,
     get_version,
     list_versions,
@@ -169,7 +170,10 @@ def edit_definition(process_id: str) -> str:
     with svc.db.unit_of_work(write=False) as session:
         versions = list_versions(session, process_id)
     return render_template(
-        "definition_edit.html", process_id=process_id, latest=versions[0] if versions else None
+        "definition_edit.html",
+        process_id=process_id,
+        latest=versions[0] if versions else None,
+        vocabulary=editor_vocabulary(svc),
     )
 
 

@@ -21,7 +21,7 @@ from engine.definitions import read_forms_dir
 from engine.errors import LintIssue, NotFoundError
 from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
 
-from .agency import ACCOUNT_MANAGER, AM_LANE, PM_LANE, PROJECT_MANAGER
+from .agency import ACCOUNT_MANAGER, AM_LANE, PM_LANE, PROJECT_MANAGER, ROLES, STAGES
 from .engagements import get_engagement
 from .models import Engagement
 from .services import Services
@@ -313,6 +313,11 @@ targetNamespace="http://baton.agency/bpmn/{pid}" exporter="baton" exporterVersio
   </bpmndi:BPMNDiagram>
 </bpmn:definitions>
 """
+
+
+def editor_vocabulary(services: Services) -> dict[str, list[str]]:
+    """What the editor's side panel offers: the stages, the roles, and the forms of the folder."""
+    return {"stages": list(STAGES), "roles": list(ROLES), "forms": sorted(_forms(services))}
 
 
 def _forms(services: Services) -> dict[str, str]:
