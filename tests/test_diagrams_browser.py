@@ -296,3 +296,28 @@ def test_an_ops_lead_changes_an_sla_in_the_side_panel_and_deploys_it(
         "Scope estimates get 5 business days"
         in page.locator("#process-engagement tbody tr").first.inner_text()
     )
+
+
+def test_a_file_from_camunda_modeler_imports_gets_baton_properties_and_deploys(
+    deployed: Services, live_server: str, page: Any
+) -> None:
+    page.goto(f"{live_server}/definitions/new?process_id=client_handoff")
+    page.wait_for_selector("#editor.editor-ready")
+    page.set_input_files("#open-file", str(ROOT / "tests" / "data" / "camunda_handoff.bpmn"))
+    page.wait_for_selector("#editor-status >> text=Opened camunda_handoff.bpmn")
+    page.click("#validate")
+    page.wait_for_selector("#editor-status.bad")
+    assert marked(page, "bt-issue") == {"Activity_handoff"}
+    assert "missing property 'stage'" in page.inner_text("#issues")
+    select_in_editor(page, "Activity_handoff")
+    page.select_option("#properties select[name=stage]", "scope")
+    page.fill("#properties input[name=sla]", "1bd")
+    page.press("#properties input[name=sla]", "Enter")
+    page.click("#validate")
+    page.wait_for_selector("#editor-status.ok")
+    page.fill("#deploy-note", "imported from Camunda Modeler")
+    page.click("#deploy")
+    page.wait_for_selector("#editor-status.ok >> text=Deployed client_handoff v1.")
+    [version] = versions_of(deployed, "client_handoff")
+    assert 'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"' in version.bpmn_xml
+    assert 'camunda:assignee="${accountManager}"' in version.bpmn_xml  # foreign attributes are kept

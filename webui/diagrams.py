@@ -44,16 +44,15 @@ class ValidateBody(Schema):
     xml = fields.String(required=True, validate=validate.Length(min=1))
 
 
+def _said_something(note: str) -> None:
+    if not note.strip():
+        raise ValidationError("say what changed in this version")
+
+
 class DeployBody(ValidateBody):
-    """POST /definitions/deploy: the document and why it changed."""
+    """POST /definitions/deploy: the document and what changed (kept with the version)."""
 
-    note = fields.String(required=True)
-
-    @staticmethod
-    def check_note(note: str) -> None:
-        """A deploy says what changed (kept with the version)."""
-        if not note.strip():
-            raise ValidationError({"note": ["say what changed in this version"]})
+    note = fields.String(required=True, validate=_said_something)
 
 
 def _issues_json(issues: list[LintIssue]) -> list[dict[str, Any]]:
@@ -202,10 +201,6 @@ def deploy_xml() -> Response:
     """JSON in {xml, note}; 201 with the new version, 200 when identical to a deployed one,
     422 with the issues when refused (nothing stored), 409 when another deploy raced it."""
     body = _json_body(DeployBody())
-    try:
-        DeployBody.check_note(body["note"])
-    except ValidationError as exc:
-        return _error(400, "invalid request", fields=exc.messages)
     svc = get_services()
     try:
         with svc.db.unit_of_work() as session:
