@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import pages, services
+from . import diagrams, pages, services
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -31,4 +31,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     services.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(diagrams.bp)
     return app

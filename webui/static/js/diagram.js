@@ -1,0 +1,154 @@
+/*
+ * Baton's read-only diagrams: bpmn-js's navigated viewer (vendored by `npm run vendor`).
+ *
+ * <div class="diagram" data-state-url="/engagements/5/diagram">  engagement with element states
+ * <div class="diagram" data-xml-url="/definitions/x/versions/1.bpmn">  a definition version
+ *
+ * The diagram is fitted to the width of its box; drag to pan, the buttons zoom.
+ */
+(function () {
+  "use strict";
+
+  // element state -> CSS class bpmn-js puts on the element's SVG group (see baton.css)
+  var MARKERS = { completed: "bt-done", active: "bt-active", at_risk: "bt-at-risk", overdue: "bt-overdue" };
+  var PAD = 24;
+
+  function fail(container, message) {
+    container.classList.add("diagram-failed");
+    container.textContent = message;
+  }
+
+  function setView(canvas, container, cx, cy, scale) {
+    var w = container.clientWidth, h = container.clientHeight;
+    canvas.viewbox({ x: cx - w / scale / 2, y: cy - h / scale / 2, width: w / scale, height: h / scale });
+  }
+
+  /* Fit the whole diagram to the box's width; the box takes the height that needs. */
+  function fitWidth(viewer, container) {
+    var canvas = viewer.get("canvas");
+    canvas.resized();
+    var inner = canvas.viewbox().inner;
+    var scale = container.clientWidth / (inner.width + 2 * PAD);
+    var height = Math.max(240, Math.ceil((inner.height + 2 * PAD) * scale));
+    container.style.height = height + "px";
+    canvas.resized();
+    setView(canvas, container, inner.x + inner.width / 2, inner.y + inner.height / 2, scale);
+  }
+
+  function zoomBy(viewer, container, factor) {
+    var canvas = viewer.get("canvas");
+    var box = canvas.viewbox();
+    var scale = Math.min(3, Math.max(0.1, box.scale * factor));
+    setView(canvas, container, box.x + box.width / 2, box.y + box.height / 2, scale);
+  }
+
+  /* Show the given elements at a readable size, centred. */
+  function focusOn(viewer, container, ids) {
+    var registry = viewer.get("elementRegistry");
+    var shapes = ids.map(function (id) { return registry.get(id); }).filter(Boolean);
+    if (!shapes.length) { return false; }
+    var x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+    shapes.forEach(function (s) {
+      x1 = Math.min(x1, s.x); y1 = Math.min(y1, s.y);
+      x2 = Math.max(x2, s.x + s.width); y2 = Math.max(y2, s.y + s.height);
+    });
+    var scale = Math.min(0.85, container.clientWidth / (x2 - x1 + 400), container.clientHeight / (y2 - y1 + 160));
+    setView(viewer.get("canvas"), container, (x1 + x2) / 2, (y1 + y2) / 2, Math.max(scale, 0.4));
+    return true;
+  }
+
+  function svgTitle(gfx, text) {
+    var title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    title.textContent = text;
+    gfx.appendChild(title);
+  }
+
+  function formatDue(iso) {
+    if (!iso) { return ""; }
+    var d = new Date(iso);
+    return d.toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  }
+
+  /* Markers for each state, a badge over each open step, a tooltip with who and when. */
+  function markStates(viewer, state) {
+    var canvas = viewer.get("canvas");
+    var registry = viewer.get("elementRegistry");
+    var overlays = viewer.get("overlays");
+    Object.keys(MARKERS).forEach(function (key) {
+      (state[key] || []).forEach(function (id) {
+        if (registry.get(id)) { canvas.addMarker(id, MARKERS[key]); }
+      });
+    });
+    (state.open_steps || []).forEach(function (step) {
+      var element = registry.get(step.bpmn_id);
+      if (!element) { return; }
+      var late = step.sla_state === "breached" ? "overdue" : (step.sla_state === "at_risk" ? "at risk" : "");
+      var badge = document.createElement("div");
+      badge.className = "bt-badge" + (late ? " bt-badge-" + late.replace(" ", "-") : "");
+      badge.textContent = (step.holder || "lane") + (late ? " · " + late : "");
+      overlays.add(step.bpmn_id, "baton-state", {
+        position: { bottom: -4, left: 0 }, html: badge, scale: { min: 0.9, max: 1.2 }
+      });
+      var due = step.due_at ? ", due " + formatDue(step.due_at) : "";
+      svgTitle(registry.getGraphics(element), step.title + " — " + (step.holder || "anyone in the lane") + due);
+    });
+  }
+
+  function toolbar(viewer, container, activeIds) {
+    var bar = document.createElement("div");
+    bar.className = "diagram-tools";
+    var buttons = [
+      ["Fit", "Fit the whole process to the width", function () { fitWidth(viewer, container); }],
+      ["−", "Zoom out", function () { zoomBy(viewer, container, 1 / 1.4); }],
+      ["+", "Zoom in", function () { zoomBy(viewer, container, 1.4); }]
+    ];
+    if (activeIds.length) {
+      buttons.push(["Current step", "Zoom to the open steps", function () { focusOn(viewer, container, activeIds); }]);
+    }
+    buttons.forEach(function (b) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = b[0];
+      button.title = b[1];
+      button.addEventListener("click", b[2]);
+      bar.appendChild(button);
+    });
+    container.appendChild(bar); // floats over the diagram's top right corner
+  }
+
+  function show(container, xml, state) {
+    var viewer = new window.BpmnJS({ container: container, zoomScroll: { enabled: false } });
+    container.bpmnViewer = viewer; // tests and the console reach the viewer here
+    return viewer.importXML(xml).then(function () {
+      fitWidth(viewer, container);
+      if (state) { markStates(viewer, state); }
+      toolbar(viewer, container, (state && state.active) || []);
+      container.classList.add("diagram-ready");
+      var resizing;
+      window.addEventListener("resize", function () {
+        clearTimeout(resizing);
+        resizing = setTimeout(function () { fitWidth(viewer, container); }, 150);
+      });
+    });
+  }
+
+  function load(container) {
+    if (!window.BpmnJS) {
+      fail(container, "The diagram viewer is not installed: run scripts/setup (npm ci, npm run vendor).");
+      return;
+    }
+    var stateUrl = container.dataset.stateUrl, xmlUrl = container.dataset.xmlUrl;
+    var request = stateUrl
+      ? fetch(stateUrl, { credentials: "same-origin" }).then(function (r) {
+          if (!r.ok) { throw new Error("HTTP " + r.status); }
+          return r.json();
+        }).then(function (state) { return show(container, state.xml, state); })
+      : fetch(xmlUrl, { credentials: "same-origin" }).then(function (r) {
+          if (!r.ok) { throw new Error("HTTP " + r.status); }
+          return r.text();
+        }).then(function (xml) { return show(container, xml, null); });
+    request.catch(function (err) { fail(container, "The diagram could not be shown (" + err.message + ")."); });
+  }
+
+  document.querySelectorAll(".diagram[data-state-url], .diagram[data-xml-url]").forEach(load);
+})();

@@ -1,0 +1,148 @@
+/*
+ * The editor's side panel: a selected user/manual task's stage, SLA and form, or a lane's role,
+ * written as <spiffworkflow:property name=".." value=".."/> entries in the element's
+ * extensionElements (what Baton's engine and lint rules read). Other extension elements
+ * (instructions, scripts...) are kept as they are. Each change is one undoable command.
+ */
+(function () {
+  "use strict";
+
+  var modeler = window.batonModeler;
+  var panel = document.getElementById("properties");
+  if (!modeler || !panel) { return; }
+  var vocabulary = JSON.parse(document.getElementById("editor-vocabulary").textContent);
+  var NS = "http://spiffworkflow.org/bpmn/schema/1.0/core";
+  var PROPERTIES = "spiffworkflow:properties", PROPERTY = "spiffworkflow:property";
+  var moddle = modeler.get("moddle");
+  var modeling = modeler.get("modeling");
+  var current = null;
+
+  function propertiesOf(bo) {
+    var result = {};
+    var ext = bo.extensionElements;
+    ((ext && ext.values) || []).forEach(function (v) {
+      if (v.$type !== PROPERTIES) { return; }
+      (v.$children || []).forEach(function (p) {
+        if (p.$type === PROPERTY && p.name) { result[p.name] = p.value || ""; }
+      });
+    });
+    return result;
+  }
+
+  /* A new extensionElements with one property set (or removed when value is ""). */
+  function setProperty(element, key, value) {
+    var bo = element.businessObject;
+    var values = bo.extensionElements ? bo.extensionElements.values.slice() : [];
+    var at = values.findIndex(function (v) { return v.$type === PROPERTIES; });
+    var children = at >= 0 ? (values[at].$children || []).slice() : [];
+    var i = children.findIndex(function (p) { return p.$type === PROPERTY && p.name === key; });
+    var entry = value === "" ? null : moddle.createAny(PROPERTY, NS, { name: key, value: value });
+    if (i >= 0) {
+      if (entry) { children[i] = entry; } else { children.splice(i, 1); }
+    } else if (entry) {
+      children.push(entry);
+    }
+    var props = moddle.createAny(PROPERTIES, NS, {});
+    props.$children = children;
+    if (at >= 0) {
+      if (children.length) { values[at] = props; } else { values.splice(at, 1); }
+    } else if (children.length) {
+      values.push(props);
+    }
+    var ext = values.length ? moddle.create("bpmn:ExtensionElements", { values: values }) : undefined;
+    modeling.updateProperties(element, { extensionElements: ext });
+  }
+
+  function field(label, control, hint) {
+    var wrap = document.createElement("label");
+    wrap.className = "field";
+    var span = document.createElement("span");
+    span.textContent = label;
+    wrap.appendChild(span);
+    wrap.appendChild(control);
+    if (hint) {
+      var small = document.createElement("small");
+      small.textContent = hint;
+      wrap.appendChild(small);
+    }
+    return wrap;
+  }
+
+  function select(name, options, value, blank) {
+    var el = document.createElement("select");
+    el.name = name;
+    var list = blank ? [""].concat(options) : options.slice();
+    if (value && list.indexOf(value) < 0) { list.push(value); } // keep an unknown value visible
+    list.forEach(function (o) {
+      var opt = document.createElement("option");
+      opt.value = o;
+      opt.textContent = o || blank;
+      opt.selected = o === (value || "");
+      el.appendChild(opt);
+    });
+    return el;
+  }
+
+  function bind(control, element, key) {
+    control.addEventListener("change", function () { setProperty(element, key, control.value.trim()); });
+    return control;
+  }
+
+  function laneOf(bo) {
+    var lanes = bo.get ? bo.get("lanes") : [];
+    return lanes && lanes.length ? lanes[lanes.length - 1] : null;
+  }
+
+  function render(element) {
+    current = element;
+    panel.replaceChildren();
+    var bo = element && element.businessObject;
+    var type = bo && bo.$type;
+    if (!bo || (type !== "bpmn:UserTask" && type !== "bpmn:ManualTask" && type !== "bpmn:Lane")) {
+      var hint = document.createElement("p");
+      hint.className = "meta";
+      hint.textContent = "Select a user task to set its stage, SLA and form, or a lane to set its role.";
+      panel.appendChild(hint);
+      return;
+    }
+    var props = propertiesOf(bo);
+    var title = document.createElement("p");
+    title.className = "selected-name";
+    title.textContent = (bo.name || "(no name)") + " ";
+    var id = document.createElement("code");
+    id.textContent = bo.id;
+    title.appendChild(id);
+    panel.appendChild(title);
+    if (type === "bpmn:Lane") {
+      panel.appendChild(field("Role", bind(select("role", vocabulary.roles, props.role, "— from the lane's name —"), element, "role"),
+        "Who works this lane's steps."));
+      return;
+    }
+    var lane = laneOf(bo);
+    var where = document.createElement("p");
+    where.className = "meta";
+    where.textContent = lane ? "Lane: " + (lane.name || lane.id) : "Not in any lane: move it into one.";
+    panel.appendChild(where);
+    panel.appendChild(field("Stage", bind(select("stage", vocabulary.stages, props.stage, "— none —"), element, "stage")));
+    var sla = document.createElement("input");
+    sla.type = "text";
+    sla.name = "sla";
+    sla.value = props.sla || "";
+    sla.placeholder = "e.g. 4bh or 2bd";
+    panel.appendChild(field("SLA", bind(sla, element, "sla"), "Business hours (bh) or days (bd) to finish the step."));
+    var formKey = "formJsonSchemaFilename";
+    panel.appendChild(field("Form", bind(select("form", vocabulary.forms, props[formKey], "— no form —"), element, formKey),
+      "JSON Schema from definitions/forms."));
+  }
+
+  modeler.on("selection.changed", function (event) {
+    var selection = event.newSelection || [];
+    render(selection.length === 1 ? selection[0] : null);
+  });
+  modeler.on("elements.changed", function (event) {
+    // show the new values after an edit, undo or redo of the selected element
+    if (current && event.elements.indexOf(current) >= 0) { render(current); }
+  });
+  modeler.on("import.done", function () { render(null); });
+  render(null);
+})();

@@ -1,0 +1,236 @@
+/*
+ * The definition editor: bpmn-js's modeler (vendored by `npm run vendor`) with Baton's
+ * Validate / Deploy / Download / Open file. The server lints and deploys (POST JSON);
+ * issues are listed and the elements they name are outlined in the diagram.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("editor");
+  var status = document.getElementById("editor-status");
+  var list = document.getElementById("issues");
+  var count = document.getElementById("issue-count");
+  var noteInput = document.getElementById("deploy-note");
+  var processId = root.dataset.processId;
+  var marked = [];
+  var dirty = false;
+
+  function say(text, kind, link) {
+    status.className = kind || "";
+    status.textContent = text;
+    if (link) {
+      var a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = link.text;
+      status.append(" ", a);
+    }
+  }
+
+  if (!window.BpmnJS) {
+    say("The diagram editor is not installed: run scripts/setup (npm ci, npm run vendor).", "bad");
+    return;
+  }
+
+  var modeler = new window.BpmnJS({ container: "#canvas" });
+  window.batonModeler = modeler; // tests and power users drive the editor through the bpmn-js API
+  var canvas = modeler.get("canvas");
+  var registry = modeler.get("elementRegistry");
+  var overlays = modeler.get("overlays");
+
+  function open(xml, what) {
+    clearIssues();
+    return modeler.importXML(xml).then(function (result) {
+      startView();
+      dirty = false;
+      var warnings = (result.warnings || []).length;
+      say(what + (warnings ? " (" + warnings + " import warning" + (warnings > 1 ? "s" : "") + ")" : ""), "");
+      root.classList.add("editor-ready");
+    });
+  }
+
+  /* Long processes open at a readable size from their start (left), short ones fitted. */
+  function startView() {
+    canvas.resized();
+    var inner = canvas.viewbox().inner, size = canvas.getSize();
+    var palette = 110; // px kept clear on the left for the palette
+    var scale = Math.min(0.8, (size.height - 60) / inner.height);
+    if (inner.width * scale <= size.width - palette - 40) {
+      canvas.zoom("fit-viewport", "auto");
+      return;
+    }
+    var height = size.height / scale;
+    canvas.viewbox({
+      x: inner.x - palette / scale, y: inner.y - (height - inner.height) / 2,
+      width: size.width / scale, height: height
+    });
+  }
+
+  function currentXml() {
+    return modeler.saveXML({ format: true }).then(function (r) { return r.xml; });
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().catch(function () { return { error: "HTTP " + r.status }; })
+        .then(function (data) { return { status: r.status, data: data }; });
+    });
+  }
+
+  // -- issues: a list beside the diagram, and the elements they name outlined in red ----------
+
+  function clearIssues() {
+    marked.forEach(function (id) { if (registry.get(id)) { canvas.removeMarker(id, "bt-issue"); } });
+    marked = [];
+    overlays.remove({ type: "baton-issue" });
+    list.replaceChildren();
+    count.textContent = "";
+    var hint = document.createElement("li");
+    hint.className = "empty";
+    hint.textContent = "Validate to check the process against Baton's rules.";
+    list.appendChild(hint);
+  }
+
+  function showIssues(issues) {
+    clearIssues();
+    list.replaceChildren();
+    var perElement = {};
+    issues.forEach(function (issue) {
+      var id = issue.element_id;
+      var item = document.createElement("li");
+      item.dataset.elementId = id || "";
+      if (id) {
+        var code = document.createElement("code");
+        code.textContent = id;
+        item.append(code, " ");
+      }
+      item.append(issue.message);
+      list.appendChild(item);
+      if (id && registry.get(id)) {
+        perElement[id] = (perElement[id] || 0) + 1;
+        item.addEventListener("click", function () { reveal(id); });
+      }
+    });
+    Object.keys(perElement).forEach(function (id) {
+      canvas.addMarker(id, "bt-issue");
+      marked.push(id);
+      var badge = document.createElement("div");
+      badge.className = "bt-issue-badge";
+      badge.textContent = String(perElement[id]);
+      badge.title = perElement[id] + " issue" + (perElement[id] > 1 ? "s" : "");
+      overlays.add(id, "baton-issue", { position: { top: -9, right: 9 }, html: badge });
+    });
+    count.textContent = issues.length ? String(issues.length) : "";
+    if (!issues.length) {
+      var ok = document.createElement("li");
+      ok.className = "empty";
+      ok.textContent = "No issues: the process follows Baton's rules.";
+      list.appendChild(ok);
+    }
+  }
+
+  function reveal(id) {
+    var element = registry.get(id);
+    if (!element) { return; }
+    modeler.get("selection").select(element);
+    canvas.scrollToElement(element, { top: 120, bottom: 120, left: 200, right: 200 });
+  }
+
+  // -- the buttons -------------------------------------------------------------------------
+
+  function busy(on) {
+    root.querySelectorAll(".toolbar button").forEach(function (b) { b.disabled = on; });
+  }
+
+  document.getElementById("validate").addEventListener("click", function () {
+    busy(true);
+    say("Validating…");
+    currentXml()
+      .then(function (xml) { return post(root.dataset.validateUrl, { xml: xml }); })
+      .then(function (res) {
+        if (res.status !== 200) { throw new Error(res.data.error || "HTTP " + res.status); }
+        showIssues(res.data.issues);
+        var n = res.data.issues.length;
+        say(n ? n + " issue" + (n > 1 ? "s" : "") + " to fix before deploying." : "Valid: ready to deploy.", n ? "bad" : "ok");
+      })
+      .catch(function (err) { say("Validation failed: " + err.message, "bad"); })
+      .finally(function () { busy(false); });
+  });
+
+  document.getElementById("deploy").addEventListener("click", function () {
+    var note = noteInput.value.trim();
+    if (!note) {
+      say("Say what changed in the note before deploying.", "bad");
+      noteInput.focus();
+      return;
+    }
+    busy(true);
+    say("Deploying…");
+    currentXml()
+      .then(function (xml) { return post(root.dataset.deployUrl, { xml: xml, note: note }); })
+      .then(function (res) {
+        var d = res.data;
+        if (res.status === 201 || res.status === 200) {
+          showIssues([]);
+          dirty = false;
+          var link = { href: d.url, text: "Open " + d.process_id + " v" + d.version };
+          if (res.status === 201) {
+            say("Deployed " + d.process_id + " v" + d.version + ".", "ok", link);
+            noteInput.value = "";
+          } else {
+            say("Identical to " + d.process_id + " v" + d.version + ": nothing new deployed.", "", link);
+          }
+        } else if (res.status === 422) {
+          showIssues(d.issues || []);
+          say("Not deployed: " + (d.issues || []).length + " issue(s) to fix.", "bad");
+        } else {
+          throw new Error(d.error || "HTTP " + res.status);
+        }
+      })
+      .catch(function (err) { say("Deploy failed: " + err.message, "bad"); })
+      .finally(function () { busy(false); });
+  });
+
+  document.getElementById("download-xml").addEventListener("click", function () {
+    currentXml().then(function (xml) {
+      var url = URL.createObjectURL(new Blob([xml], { type: "application/xml" }));
+      var a = document.createElement("a");
+      a.href = url;
+      a.download = processId + ".bpmn";
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+    });
+  });
+
+  document.getElementById("open-file").addEventListener("change", function (event) {
+    var file = event.target.files[0];
+    if (!file) { return; }
+    file.text()
+      .then(function (xml) { return open(xml, "Opened " + file.name + ": validate, then deploy it as a new version."); })
+      .then(function () { dirty = true; })
+      .catch(function (err) { say("Could not open " + file.name + ": " + err.message, "bad"); });
+    event.target.value = "";
+  });
+
+  modeler.on("commandStack.changed", function () { dirty = true; });
+  window.addEventListener("beforeunload", function (event) {
+    if (dirty) { event.preventDefault(); event.returnValue = ""; }
+  });
+
+  fetch(root.dataset.sourceUrl, { credentials: "same-origin" })
+    .then(function (r) {
+      if (!r.ok) { throw new Error("HTTP " + r.status); }
+      return r.json();
+    })
+    .then(function (src) {
+      return open(src.xml, src.version ? "Editing from " + src.process_id + " v" + src.version + "."
+        : "A new process: draw it, validate, then deploy version 1.");
+    })
+    .catch(function (err) { say("The process could not be opened: " + err.message, "bad"); });
+})();
