@@ -20,7 +20,7 @@ from tests.conftest import open_engagement
 from tests.test_definition_registry import FORMS, variant, with_form
 from workflows import samples as stories
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.engagements import complete_task, view_engagement
+from workflows.engagements import complete_task, my_tasks, pool_tasks, view_engagement
 from workflows.people import PermissionDenied, add_user
 from workflows.services import Services
 
@@ -103,6 +103,18 @@ def test_a_large_change_order_needs_leadership_and_the_am(deployed: Services) ->
         ("approve_change_order", "approved", "lee"),
         ("approve_change_order", "approved", "ana"),
     ]
+
+
+def test_leadership_finds_its_approval_in_its_pool_and_the_am_in_her_own_inbox(deployed: Services) -> None:
+    engagement_id = over_budget(deployed)
+    with deployed.db.unit_of_work(write=False) as session:
+        lee_pool = [(t.bpmn_id, t.candidate_group) for t, _ in pool_tasks(session, deployed, "lee")]
+        ana_mine = [t.bpmn_id for t, _ in my_tasks(session, deployed, "ana")]
+        pete_pool = [t.bpmn_id for t, _ in pool_tasks(session, deployed, "pete")]
+    assert lee_pool == [("approve_change_order", "leadership")]
+    assert ana_mine == ["approve_change_order"]
+    assert "approve_change_order" not in pete_pool  # not a PM's decision
+    assert engagement_id
 
 
 def test_a_small_change_order_needs_no_internal_approval(deployed: Services) -> None:

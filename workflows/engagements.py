@@ -486,15 +486,20 @@ def list_open_tasks(
     lane: str | None = None,
     engagement_id: int | None = None,
     holders: Iterable[str] | None = None,
+    roles: Iterable[str] | None = None,
+    unclaimed: bool = False,
     limit: int = 200,
 ) -> list[tuple[HumanTask, Engagement]]:
     """Open tasks with their engagements, soonest due first (an indexed projection query).
 
     Args:
         session: the unit of work.
-        lane: only this lane (the lane's pool).
+        lane: only this lane.
         engagement_id: only this engagement.
         holders: only tasks assigned to or claimed by one of these usernames.
+        roles: only tasks that members of one of these roles may work (their candidate group:
+            the lane's role, or the role an approval instance went to).
+        unclaimed: only tasks nobody has claimed.
         limit: at most this many.
     """
     stmt = (
@@ -511,7 +516,23 @@ def list_open_tasks(
     if holders is not None:
         names = sorted(set(holders))
         stmt = stmt.where(or_(HumanTask.assignee.in_(names), HumanTask.claimed_by.in_(names)))
+    if roles is not None:
+        stmt = stmt.where(HumanTask.candidate_group.in_(sorted(set(roles))))
+    if unclaimed:
+        stmt = stmt.where(HumanTask.claimed_by.is_(None))
     return [(t, e) for t, e in session.execute(stmt)]
+
+
+def pool_tasks(
+    session: Session, services: Services, username: str, *, limit: int = 200
+) -> list[tuple[HumanTask, Engagement]]:
+    """Unclaimed open tasks that `username`'s roles may work (their lanes' pool), soonest due first.
+
+    Raises:
+        PermissionDenied: no such active user.
+    """
+    user = people.acting_user(session, username)
+    return list_open_tasks(session, roles=user.roles, unclaimed=True, limit=limit)
 
 
 def my_tasks(
