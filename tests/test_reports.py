@@ -43,6 +43,7 @@ from workflows.agency import AM_LANE, PM_LANE
 from workflows.effort import log_effort
 from workflows.engagements import complete_task, get_engagement, start_engagement
 from workflows.report_costs import cost_report, load_rates
+from workflows.report_flow import handoff_report, throughput_report
 from workflows.reports import ReportFilter, percentile, rework_report, sla_report, time_report
 from workflows.services import Services
 
@@ -235,6 +236,40 @@ def test_percentiles_interpolate_between_ranks() -> None:
         percentile([], 0.5)
 
 
+def test_hand_offs_between_lanes_wait_for_the_other_lane(deployed: Services, history: dict[str, int]) -> None:
+    with deployed.db.unit_of_work(write=False) as session:
+        handoffs = {(h.from_lane, h.to_lane): h for h in handoff_report(session, deployed)}
+    # AM -> PM: sign-off -> brief (2 h), changes requested -> brief (1 h), approval -> timeline (1 h)
+    am_pm = handoffs[(AM_LANE, PM_LANE)]
+    assert (am_pm.count, am_pm.median_hours, am_pm.p90_hours) == (3, 1.0, pytest.approx(1.8))
+    # PM -> AM: the two briefs to their approvals, an hour each; the feedback is not picked up yet
+    pm_am = handoffs[(PM_LANE, AM_LANE)]
+    assert (pm_am.count, pm_am.median_hours) == (2, 1.0)
+
+
+def test_throughput_counts_lost_pitches_and_engagements_in_flight(
+    deployed: Services, history: dict[str, int], clock: FakeClock
+) -> None:
+    clock.now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    globex = history["globex"]
+    lost = [
+        ("pitch_prepare", S.pitch_prepare()),
+        ("pitch_outcome", S.pitch_outcome("lost")),
+        ("pitch_lost_reason", S.pitch_lost_reason("price", "Too dear.")),
+    ]
+    for step, data in lost:
+        task = _open(deployed, globex, step)
+        with deployed.db.unit_of_work() as session:
+            complete_task(session, deployed, globex, task.task_id, data, actor="ana")
+    with deployed.db.unit_of_work(write=False) as session:
+        flow = throughput_report(session, deployed)
+        acme_only = throughput_report(session, deployed, ReportFilter(client="Acme"))
+    assert (flow.started, flow.delivered, flow.lost_at_pitch, flow.in_flight) == (2, 0, 1, 1)
+    assert (flow.pitches_won, flow.pitches_lost, flow.win_rate) == (1, 1, 0.5)
+    assert flow.in_flight_per_stage == {"feedback": 1}
+    assert (acme_only.started, acme_only.lost_at_pitch, acme_only.win_rate) == (1, 0, 1.0)
+
+
 def test_the_cli_prints_reports_as_csv_json_and_tables(
     deployed: Services, history: dict[str, int], database_url: str
 ) -> None:
@@ -251,5 +286,8 @@ def test_the_cli_prints_reports_as_csv_json_and_tables(
     assert lanes[PM_LANE]["cost"] == pytest.approx(297.5)
     table = ok(baton("report", "rework"))
     assert "brief_approve" in table and "QC fail rate: 50%" in table
+    flow = {r["key"]: r["value"] for r in json.loads(ok(baton("report", "throughput", "--format", "json")))}
+    assert (flow["started"], flow["in flight at feedback"]) == (2, 1)
+    assert f"{AM_LANE} -> {PM_LANE}" in ok(baton("report", "handoff"))
     bad = baton("report", "time", "--from", "2026-12-05", "--to", "2026-12-01")
     assert bad.exit_code == 1 and "--from must be before --to" in err(bad)

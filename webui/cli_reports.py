@@ -13,12 +13,13 @@ import click
 from rich.table import Table
 
 from workflows.report_costs import COST_DIMENSIONS, cost_report
+from workflows.report_flow import handoff_report, throughput_report
 from workflows.reports import DIMENSIONS, ReportFilter, rework_report, sla_report, time_report
 
 from .cli_support import _e, _services, console, handle_errors, unit_of_work
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
-REPORTS = ("time", "sla", "rework", "cost")
+REPORTS = ("time", "sla", "rework", "cost", "throughput", "handoff")
 Row = dict[str, Any]
 
 
@@ -81,7 +82,43 @@ def _cost_rows(session: Any, services: Any, filters: ReportFilter, by: str) -> t
     return rows, ""
 
 
-BUILDERS = {"time": _time_rows, "sla": _sla_rows, "rework": _rework_rows, "cost": _cost_rows}
+def _throughput_rows(session: Any, services: Any, filters: ReportFilter, by: str) -> tuple[list[Row], str]:
+    flow = throughput_report(session, services, filters)
+    figures = {
+        "started": flow.started,
+        "delivered": flow.delivered,
+        "lost at pitch": flow.lost_at_pitch,
+        "ended otherwise": flow.ended_otherwise,
+        "in flight": flow.in_flight,
+        "pitches won": flow.pitches_won,
+        "pitches lost": flow.pitches_lost,
+        **{f"in flight at {stage}": n for stage, n in flow.in_flight_per_stage.items()},
+    }
+    rows = [{"key": key, "value": value} for key, value in figures.items()]
+    return rows, f"win rate: {_pct(flow.win_rate)}"
+
+
+def _handoff_rows(session: Any, services: Any, filters: ReportFilter, by: str) -> tuple[list[Row], str]:
+    rows = [
+        {
+            "key": f"{h.from_lane} -> {h.to_lane}",
+            "count": h.count,
+            "median_hours": round(h.median_hours, 2),
+            "p90_hours": round(h.p90_hours, 2),
+        }
+        for h in handoff_report(session, services, filters)
+    ]
+    return rows, ""
+
+
+BUILDERS = {
+    "time": _time_rows,
+    "sla": _sla_rows,
+    "rework": _rework_rows,
+    "cost": _cost_rows,
+    "throughput": _throughput_rows,
+    "handoff": _handoff_rows,
+}
 
 
 def _columns(rows: Sequence[Row]) -> list[str]:
@@ -138,7 +175,7 @@ def report(
     by: str | None,
     fmt: str,
 ) -> None:
-    """Print a process review report: time, sla, rework or cost."""
+    """Print a process review report: time, sla, rework, cost, throughput or handoff."""
     if start is not None and end is not None and end <= start:
         raise ValueError("--from must be before --to")
     filters = ReportFilter(_moment(start), _moment(end), process_id, client)
@@ -146,7 +183,8 @@ def report(
     services = _services(ctx)
     with unit_of_work(ctx, write=False) as session:
         rows, note = BUILDERS[name](session, services, filters, dimension)
-    _print(rows, note, f"{name} by {dimension}" if name != "rework" else "decisions per step", fmt)
+    title = f"{name} by {dimension}" if name in ("time", "sla", "cost") else name
+    _print(rows, note, title, fmt)
 
 
 COMMANDS = [report]
