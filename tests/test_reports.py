@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.models import HumanTask
+from engine.models import HumanTask, WorkflowInstance
 from tests.conftest import FakeClock
 from tests.test_cli import Baton, err, ok
 from workflows import samples as stories
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.effort import log_effort
-from workflows.engagements import complete_task, get_engagement, start_engagement
+from workflows.engagements import complete_task, deploy_file, get_engagement, start_engagement
 from workflows.report_costs import cost_report, load_rates
 from workflows.report_flow import handoff_report, throughput_report
 from workflows.reports import ReportFilter, percentile, rework_report, sla_report, time_report
@@ -268,6 +269,37 @@ def test_throughput_counts_lost_pitches_and_engagements_in_flight(
     assert (flow.pitches_won, flow.pitches_lost, flow.win_rate) == (1, 1, 0.5)
     assert flow.in_flight_per_stage == {"feedback": 1}
     assert (acme_only.started, acme_only.lost_at_pitch, acme_only.win_rate) == (1, 0, 1.0)
+
+
+def test_two_versions_of_a_definition_side_by_side(
+    deployed: Services, history: dict[str, int], clock: FakeClock, tmp_path: Path
+) -> None:
+    # version 2 of the engagement definition: the same flow, the pitch step renamed
+    edited = tmp_path / "engagement.bpmn"
+    original = (deployed.definitions_dir / "engagement.bpmn").read_text()
+    edited.write_text(original.replace('name="Prepare pitch"', 'name="Prepare the pitch"'))
+    shutil.copytree(deployed.definitions_dir / "forms", tmp_path / "forms")
+    with deployed.db.unit_of_work() as session:
+        before = get_engagement(session, history["acme"]).instance_id
+        v1 = session.get(WorkflowInstance, before)
+        assert v1 is not None
+        v2, new = deploy_file(session, deployed, edited, note="pitch step renamed")
+        assert new
+    clock.now = datetime(2026, 12, 4, 11, 0, tzinfo=UTC)
+    initech = _start(deployed, "Initech", "Autumn pitch")
+    clock.now = datetime(2026, 12, 4, 11, 30, tzinfo=UTC)
+    task = _open(deployed, initech, "pitch_prepare")
+    with deployed.db.unit_of_work() as session:
+        complete_task(session, deployed, initech, task.task_id, S.pitch_prepare(), actor="ana")
+    with deployed.db.unit_of_work(write=False) as session:
+        old = _rows(time_report(session, deployed, ReportFilter(definition_id=v1.definition_id)))
+        new_rows = _rows(time_report(session, deployed, ReportFilter(definition_id=v2.id)))
+        flow = throughput_report(session, deployed, ReportFilter(definition_id=v2.id))
+    # version 1: Acme's 2 + 1 hours of pitch and Globex's open pitch; version 2: Initech's half hour
+    assert (old["pitch"].completed, old["pitch"].median_hours, old["pitch"].open_tasks) == (2, 1.5, 1)
+    assert (new_rows["pitch"].completed, new_rows["pitch"].median_hours) == (1, 0.5)
+    assert sorted(new_rows) == ["pitch"]
+    assert flow.started == 1
 
 
 def test_the_cli_prints_reports_as_csv_json_and_tables(

@@ -156,6 +156,9 @@ def _print(rows: list[Row], note: str, title: str, fmt: str) -> None:
 @click.option("--definition", "process_id", help="Only engagements of this process id.")
 @click.option("--client", help="Only this client's engagements.")
 @click.option(
+    "--version-id", "definition_id", type=int, help="Only engagements on this deployed version (id)."
+)
+@click.option(
     "--by",
     type=click.Choice(sorted({*DIMENSIONS, *COST_DIMENSIONS})),
     help="Group by (time/sla: stage, lane, person; cost: engagement, client, lane, stage).",
@@ -172,13 +175,14 @@ def report(
     end: datetime | None,
     process_id: str | None,
     client: str | None,
+    definition_id: int | None,
     by: str | None,
     fmt: str,
 ) -> None:
     """Print a process review report: time, sla, rework, cost, throughput or handoff."""
     if start is not None and end is not None and end <= start:
         raise ValueError("--from must be before --to")
-    filters = ReportFilter(_moment(start), _moment(end), process_id, client)
+    filters = ReportFilter(_moment(start), _moment(end), process_id, client, definition_id)
     dimension = by or ("lane" if name == "cost" else "stage")
     services = _services(ctx)
     with unit_of_work(ctx, write=False) as session:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from .agency import LANE_ROLES
 from .models import Effort, Engagement
-from .reports import EVERYTHING, UNSET, ReportFilter
+from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
 from .services import Services
 
 COST_DIMENSIONS = ("engagement", "client", "lane", "stage")
@@ -125,10 +125,9 @@ def cost_report(
         .join(Engagement, Engagement.id == Effort.engagement_id)
         .group_by(*group, Effort.lane)
     )
-    if filters.client is not None:
-        query = query.where(Engagement.client == filters.client)
-    if filters.process_id is not None:
-        query = query.where(Engagement.process_id == filters.process_id)
+    instances = engagement_instances(filters)
+    if instances is not None:
+        query = query.where(Effort.instance_id.in_(instances))
     start, end = _day(filters.start, services), _day(filters.end, services)
     if start is not None:
         query = query.where(Effort.worked_on >= start)

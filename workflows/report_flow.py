@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from engine.models import Event, HumanTask, WorkflowInstance
 
 from .models import Engagement
-from .reports import EVERYTHING, UNSET, ReportFilter, percentile
+from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances, percentile
 from .services import Services
 
 PITCH_STEP = "pitch_outcome"  # its decision is "won" or "lost"
@@ -49,11 +49,9 @@ def throughput_report(session: Session, services: Services, filters: ReportFilte
     """Engagements started in the period (by their start), how many were delivered, lost at
     pitch or ended otherwise, the pitch win rate, and the stages the open ones are in.
     """
-    scope = select(Engagement.instance_id)
-    if filters.client is not None:
-        scope = scope.where(Engagement.client == filters.client)
-    if filters.process_id is not None:
-        scope = scope.where(Engagement.process_id == filters.process_id)
+    scope = engagement_instances(filters)
+    if scope is None:
+        scope = select(Engagement.instance_id)
     if filters.start is not None:
         scope = scope.where(Engagement.created_at >= filters.start)
     if filters.end is not None:
@@ -131,12 +129,9 @@ def handoff_report(session: Session, services: Services, filters: ReportFilter =
         )
         .where(started.is_not(None))
     )
-    if filters.client is not None or filters.process_id is not None:
-        query = query.join(Engagement, Engagement.instance_id == giver.instance_id)
-        if filters.client is not None:
-            query = query.where(Engagement.client == filters.client)
-        if filters.process_id is not None:
-            query = query.where(Engagement.process_id == filters.process_id)
+    instances = engagement_instances(filters)
+    if instances is not None:
+        query = query.where(giver.instance_id.in_(instances))
     if filters.start is not None:
         query = query.where(taker.created_at >= filters.start)
     if filters.end is not None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from engine.models import Event, HumanTask
+from engine.models import Event, HumanTask, WorkflowInstance
 
 from .clocks import CLIENT_CLOCK
 from .models import Engagement
@@ -40,20 +40,32 @@ class ReportFilter:
     end: datetime | None = None
     process_id: str | None = None
     client: str | None = None
+    definition_id: int | None = None  # one deployed version: compare a definition before/after an edit
 
 
 EVERYTHING = ReportFilter()  # no period, every definition and client
 
 
-def _scoped(query: _Q, instance_col: InstrumentedAttribute[int], filters: ReportFilter) -> _Q:
-    """Restrict a query on a table with an instance id to the filter's definition and client."""
-    if filters.client is not None or filters.process_id is not None:
-        query = query.join(Engagement, Engagement.instance_id == instance_col)
-        if filters.client is not None:
-            query = query.where(Engagement.client == filters.client)
-        if filters.process_id is not None:
-            query = query.where(Engagement.process_id == filters.process_id)
+def engagement_instances(filters: ReportFilter) -> Select[int] | None:
+    """The instance ids of the engagements the filter keeps (None: every instance)."""
+    if filters.client is None and filters.process_id is None and filters.definition_id is None:
+        return None
+    query = select(Engagement.instance_id)
+    if filters.client is not None:
+        query = query.where(Engagement.client == filters.client)
+    if filters.process_id is not None:
+        query = query.where(Engagement.process_id == filters.process_id)
+    if filters.definition_id is not None:
+        query = query.join(WorkflowInstance, WorkflowInstance.id == Engagement.instance_id).where(
+            WorkflowInstance.definition_id == filters.definition_id
+        )
     return query
+
+
+def _scoped(query: _Q, instance_col: InstrumentedAttribute[int], filters: ReportFilter) -> _Q:
+    """Restrict a query on a table with an instance id to the filter's engagements."""
+    instances = engagement_instances(filters)
+    return query if instances is None else query.where(instance_col.in_(instances))
 
 
 def _period(query: _Q, column: Any, filters: ReportFilter) -> _Q:
@@ -318,11 +330,7 @@ def rework_report(session: Session, services: Services, filters: ReportFilter = 
         .having(func.count() > 1)
         .order_by(Engagement.id, HumanTask.bpmn_id)
     )
-    if filters.client is not None:
-        repeated = repeated.where(Engagement.client == filters.client)
-    if filters.process_id is not None:
-        repeated = repeated.where(Engagement.process_id == filters.process_id)
-    repeated = _period(repeated, HumanTask.created_at, filters)
+    repeated = _period(_scoped(repeated, HumanTask.instance_id, filters), HumanTask.created_at, filters)
     by_engagement: dict[int, EngagementRework] = {}
     for engagement_id, client, name, step, n in session.execute(repeated):
         entry = by_engagement.setdefault(engagement_id, EngagementRework(engagement_id, client, name, {}))
@@ -337,6 +345,7 @@ __all__ = [
     "SlaCompliance",
     "StageTime",
     "TimeReport",
+    "engagement_instances",
     "percentile",
     "rework_report",
     "sla_report",
