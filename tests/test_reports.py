@@ -43,7 +43,7 @@ from workflows import samples as stories
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.effort import log_effort
 from workflows.engagements import complete_task, deploy_file, get_engagement, start_engagement
-from workflows.report_costs import cost_report, load_rates
+from workflows.report_costs import cost_report, load_rates, rework_cost
 from workflows.report_flow import handoff_report, throughput_report
 from workflows.reports import ReportFilter, percentile, rework_report, sla_report, time_report
 from workflows.services import Services
@@ -220,6 +220,14 @@ def test_servicing_cost_is_hours_times_the_lane_rate(deployed: Services, history
     assert "Globex" not in clients
 
 
+def test_rework_costs_the_effort_on_repeated_runs(deployed: Services, history: dict[str, int]) -> None:
+    with deployed.db.unit_of_work(write=False) as session:
+        (acme,) = rework_cost(session, deployed)
+    # the second production (1 h) and the second QC check (0.75 h), PM lane at 85
+    assert acme.key == f"{history['acme']} Summer launch"
+    assert (acme.hours, acme.cost) == (1.75, 148.75)
+
+
 def test_a_rate_card_without_currency_or_with_a_bad_rate_is_refused(tmp_path: Path) -> None:
     card = tmp_path / "rates.toml"
     card.write_text("[rates]\n[rates.roles]\naccount_manager = 90\n")
@@ -318,6 +326,7 @@ def test_the_cli_prints_reports_as_csv_json_and_tables(
     assert lanes[PM_LANE]["cost"] == pytest.approx(297.5)
     table = ok(baton("report", "rework"))
     assert "brief_approve" in table and "QC fail rate: 50%" in table
+    assert "148.75 GBP" in table
     flow = {r["key"]: r["value"] for r in json.loads(ok(baton("report", "throughput", "--format", "json")))}
     assert (flow["started"], flow["in flight at feedback"]) == (2, 1)
     assert f"{AM_LANE} -> {PM_LANE}" in ok(baton("report", "handoff"))

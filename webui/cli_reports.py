@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from workflows.report_costs import COST_DIMENSIONS, cost_report
+from workflows.report_costs import COST_DIMENSIONS, cost_report, rework_cost
 from workflows.report_flow import handoff_report, throughput_report
 from workflows.reports import DIMENSIONS, ReportFilter, rework_report, sla_report, time_report
 
@@ -70,7 +70,11 @@ def _rework_rows(session: Any, services: Any, filters: ReportFilter, by: str) ->
     report = rework_report(session, services, filters)
     rows = [{"key": d.step, **d.counts, "total": d.total} for d in report.decisions]
     rounds = ", ".join(f"{e.client} / {e.name}: {e.rounds}" for e in report.engagements) or "none"
-    note = f"QC fail rate: {_pct(report.qc_fail_rate)}; rework rounds per engagement: {rounds}"
+    costs = ", ".join(f"{c.key}: {c.cost:.2f} {c.currency}" for c in rework_cost(session, services, filters))
+    note = (
+        f"QC fail rate: {_pct(report.qc_fail_rate)}; rework rounds per engagement: {rounds}; "
+        f"rework cost: {costs or 'none'}"
+    )
     return rows, note
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
+
+from engine.models import HumanTask
 
 from .agency import LANE_ROLES
 from .models import Effort, Engagement
@@ -138,6 +140,48 @@ def cost_report(
     for row in session.execute(query):
         *names, lane, total = row
         label = f"{names[0]} {names[1]}" if by == "engagement" else (names[0] or UNSET)
+        hours[label] += float(total)
+        cost[label] += float(total) * card.rate_for_lane(lane)
+    return [CostLine(k, hours[k], round(cost[k], 2), card.currency) for k in sorted(hours)]
+
+
+def rework_cost(
+    session: Session, services: Services, filters: ReportFilter = EVERYTHING, *, rates: RateCard | None = None
+) -> list[CostLine]:
+    """What rework cost per engagement: effort logged on the second and later runs of a step
+    (a brief rewritten, production redone after a failed QC), priced like `cost_report`.
+    """
+    card = rates or rate_card(services)
+    run, earlier = aliased(HumanTask), aliased(HumanTask)
+    repeat = (
+        select(earlier.id)
+        .where(
+            earlier.instance_id == run.instance_id,
+            earlier.bpmn_id == run.bpmn_id,
+            earlier.id < run.id,
+            earlier.multi_instance_of.is_(None),
+        )
+        .exists()
+    )
+    query = (
+        select(Engagement.id, Engagement.name, Effort.lane, func.sum(Effort.hours))
+        .join(Engagement, Engagement.id == Effort.engagement_id)
+        .join(run, (run.instance_id == Effort.instance_id) & (run.task_id == Effort.task_id))
+        .where(repeat)
+        .group_by(Engagement.id, Engagement.name, Effort.lane)
+    )
+    instances = engagement_instances(filters)
+    if instances is not None:
+        query = query.where(Effort.instance_id.in_(instances))
+    start, end = _day(filters.start, services), _day(filters.end, services)
+    if start is not None:
+        query = query.where(Effort.worked_on >= start)
+    if end is not None:
+        query = query.where(Effort.worked_on < end)
+    hours: dict[str, float] = defaultdict(float)
+    cost: dict[str, float] = defaultdict(float)
+    for engagement_id, name, lane, total in session.execute(query):
+        label = f"{engagement_id} {name}"
         hours[label] += float(total)
         cost[label] += float(total) * card.rate_for_lane(lane)
     return [CostLine(k, hours[k], round(cost[k], 2), card.currency) for k in sorted(hours)]
