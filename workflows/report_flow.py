@@ -1,0 +1,147 @@
+"""Flow reports: throughput (engagements started, delivered, lost at pitch, in flight per stage)
+and the hand-off latency between the AM and PM lanes.
+
+Counts are SQL aggregates over `engagement`, `workflow_instance`, `event` and `human_task`;
+latencies are business hours on the agency calendar.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.models import Event, HumanTask, WorkflowInstance
+
+from .models import Engagement
+from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances, percentile
+from .services import Services
+
+PITCH_STEP = "pitch_outcome"  # its decision is "won" or "lost"
+DELIVERED_END = "end_delivered"
+LOST_END = "end_lost"
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """How many engagements started in the period, how they ended, and where the rest are."""
+
+    started: int
+    delivered: int
+    lost_at_pitch: int
+    ended_otherwise: int  # declined, chased out, cancelled
+    in_flight: int
+    pitches_won: int
+    pitches_lost: int
+    in_flight_per_stage: dict[str, int]  # stage -> engagements with an open task there
+
+    @property
+    def win_rate(self) -> float | None:
+        """Share of decided pitches that were won (None: no pitch decided)."""
+        decided = self.pitches_won + self.pitches_lost
+        return self.pitches_won / decided if decided else None
+
+
+def throughput_report(session: Session, services: Services, filters: ReportFilter = EVERYTHING) -> Throughput:
+    """Engagements started in the period (by their start), how many were delivered, lost at
+    pitch or ended otherwise, the pitch win rate, and the stages the open ones are in.
+    """
+    scope = engagement_instances(filters)
+    if scope is None:
+        scope = select(Engagement.instance_id)
+    if filters.start is not None:
+        scope = scope.where(Engagement.created_at >= filters.start)
+    if filters.end is not None:
+        scope = scope.where(Engagement.created_at < filters.end)
+    ids = scope.subquery()
+    outcomes: dict[tuple[str, str | None], int] = {
+        (status, end): int(n)
+        for status, end, n in session.execute(
+            select(WorkflowInstance.status, WorkflowInstance.end_event, func.count())
+            .where(WorkflowInstance.id.in_(select(ids.c.instance_id)))
+            .group_by(WorkflowInstance.status, WorkflowInstance.end_event)
+        )
+    }
+    pitches: dict[str | None, int] = {
+        decision: int(n)
+        for decision, n in session.execute(
+            select(Event.decision, func.count())
+            .where(
+                Event.kind == "task_completed",
+                Event.bpmn_id == PITCH_STEP,
+                Event.instance_id.in_(select(ids.c.instance_id)),
+            )
+            .group_by(Event.decision)
+        )
+    }
+    stages = session.execute(
+        select(HumanTask.stage, func.count(func.distinct(HumanTask.instance_id)))
+        .where(HumanTask.state == "ready", HumanTask.instance_id.in_(select(ids.c.instance_id)))
+        .group_by(HumanTask.stage)
+        .order_by(HumanTask.stage)
+    )
+    started = sum(outcomes.values())
+    delivered = outcomes.get(("completed", DELIVERED_END), 0)
+    lost = outcomes.get(("completed", LOST_END), 0)
+    running = sum(n for (status, _), n in outcomes.items() if status == "running")
+    return Throughput(
+        started=started,
+        delivered=delivered,
+        lost_at_pitch=lost,
+        ended_otherwise=started - delivered - lost - running,
+        in_flight=running,
+        pitches_won=pitches.get("won", 0),
+        pitches_lost=pitches.get("lost", 0),
+        in_flight_per_stage={stage or UNSET: int(n) for stage, n in stages},
+    )
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """Hand-offs from one lane to another: how long the receiving lane took to pick the work up."""
+
+    from_lane: str
+    to_lane: str
+    count: int
+    median_hours: float
+    p90_hours: float
+
+
+def handoff_report(session: Session, services: Services, filters: ReportFilter = EVERYTHING) -> list[HandOff]:
+    """Latency of every hand-off between lanes: a task of one lane completed and made a task of
+    another lane ready; the latency runs from then to when the receiving lane started it (its
+    claim) or, never claimed, finished it. Hand-offs not picked up yet are left out.
+
+    The period applies to when the hand-off happened.
+    """
+    giver, taker = aliased(HumanTask), aliased(HumanTask)
+    started = func.coalesce(taker.claimed_at, taker.completed_at)
+    query = (
+        select(giver.lane, taker.lane, taker.created_at, started)
+        .join(
+            taker,
+            (taker.instance_id == giver.instance_id)
+            & (taker.created_at == giver.completed_at)  # the same step completed one, readied the other
+            & (taker.lane != giver.lane),
+        )
+        .where(started.is_not(None))
+    )
+    instances = engagement_instances(filters)
+    if instances is not None:
+        query = query.where(giver.instance_id.in_(instances))
+    if filters.start is not None:
+        query = query.where(taker.created_at >= filters.start)
+    if filters.end is not None:
+        query = query.where(taker.created_at < filters.end)
+    latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for from_lane, to_lane, handed, picked in session.execute(query):
+        latencies[(from_lane or UNSET, to_lane or UNSET)].append(
+            services.calendar.business_hours_between(handed, picked)
+        )
+    return [
+        HandOff(a, b, len(v), statistics.median(v), percentile(v, 0.9))
+        for (a, b), v in sorted(latencies.items())
+    ]
