@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -54,14 +54,21 @@ class User(Base):
         """True when the user holds any of `roles`."""
         return not self.role_names.isdisjoint(roles)
 
+    @property
+    def lead_of(self) -> set[str]:
+        """The roles the user leads (their lane's breaches escalate to them)."""
+        return {r.role for r in self.roles if r.lead}
+
 
 class UserRole(Base):
-    """One role a user holds (a user may hold several)."""
+    """One role a user holds (a user may hold several), maybe as a lead of that role."""
 
     __tablename__ = "user_role"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # a lead of the role: overdue tasks of the role's lanes escalate to them
+    lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     user: Mapped[User] = relationship(back_populates="roles")
 
 
