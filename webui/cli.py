@@ -27,7 +27,7 @@ from workflows.engagements import (
     view_engagement,
 )
 
-from . import cli_people
+from . import cli_notifications, cli_people
 from .cli_support import _e, _services, console, err_console, handle_errors, unit_of_work
 
 DEFAULT_DB = "sqlite:///instance/baton.sqlite3"
@@ -494,7 +494,7 @@ def worker(ctx: click.Context, once: bool, poll: float) -> None:
         timer_worker.stop()
 
 
-for _command in cli_people.COMMANDS:
+for _command in (*cli_people.COMMANDS, cli_notifications.notifications):
     cli.add_command(_command)
 
 

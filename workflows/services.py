@@ -131,4 +131,8 @@ def build_services(
     # each ready task gets its due date (SLA) and its assignee (the team member for its lane)
     policy = PolicyChain(SlaPolicy(calendar), TeamPolicy(lanes))
     runtime = Runtime(registry, store, policy, clock, EventLog())
-    return Services(db, codec, registry, store, runtime, calendar, folder, lanes)
+    services = Services(db, codec, registry, store, runtime, calendar, folder, lanes)
+    from .notifications import Notifier  # it imports the use cases, which import this module
+
+    runtime.events.subscribe(Notifier(lanes, calendar, email=False))
+    return services
