@@ -1,37 +1,54 @@
-"""People hear of their tasks in the app: assigned, due soon, breached, sent back.
+"""People hear of their tasks: in the app, and by e-mail through a real SMTP server.
 
 The demo agency (see workflows.demo): ana and alex are AMs, alex leading them; pete and priya
-PMs, priya leading them; olga is the ops lead.
+PMs, priya leading them; olga is the ops lead. E-mail goes to an aiosmtpd server each test
+starts on a free local port.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any, cast
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from engine.errors import NotFoundError
 from engine.models import Event, HumanTask
 from engine.timers import TimerWorker
-from tests.conftest import FakeClock
+from tests.conftest import ROOT, FakeClock
 from tests.test_cli import Baton, err, ok, started_engagement
+from workflows.demo import seed_users
 from workflows.engagements import (
     claim_task,
     complete_task,
+    deploy_all,
     find_open_task,
     get_engagement,
     reassign_task,
     start_engagement,
 )
 from workflows.leads import lane_leads, set_lead
+from workflows.mail import MailSettings
 from workflows.models import Engagement, Notification
 from workflows.notifications import list_notifications, mark_all_read, mark_read, unread_count
-from workflows.people import PermissionDenied, add_cover
+from workflows.outbox import MAX_ATTEMPTS, flush_outbox, retry_delay
+from workflows.people import PermissionDenied, add_cover, add_user
 from workflows.samples import STORIES, brief_approve
-from workflows.services import Services
+from workflows.services import Services, build_services
+
+SITE = "https://baton.agency.example"
+
 
 # -- helpers -------------------------------------------------------------------------------------
 
@@ -96,6 +113,72 @@ def fake_clock(services: Services) -> FakeClock:
     clock = services.runtime.clock
     assert isinstance(clock, FakeClock)
     return clock
+
+
+# -- a real SMTP server --------------------------------------------------------------------------
+
+
+@dataclass
+class MailRoom:
+    """An aiosmtpd handler keeping what it receives; refuses the addresses in `refuse`."""
+
+    refuse: set[str] = field(default_factory=set)
+    received: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = cast(EmailMessage, message_from_bytes(envelope.content, policy=default_policy))
+        self.received.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def smtp_server(port: int, room: MailRoom) -> Iterator[MailRoom]:
+    controller = Controller(room, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield room
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def mailed(database_url: str, clock: FakeClock, smtp_port: int) -> Iterator[Services]:
+    """The demo agency's services with e-mail through the local SMTP server at `smtp_port`."""
+    settings = MailSettings(
+        host="127.0.0.1", port=smtp_port, sender="baton@agency.example", timeout=5, base_url=SITE
+    )
+    services = build_services(database_url, definitions_dir=ROOT / "definitions", clock=clock, mail=settings)
+    services.db.create_all()
+    with services.db.unit_of_work() as session:
+        deploy_all(session, services)
+        seed_users(session, services)
+    yield services
+    services.db.dispose()
+
+
+def body(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return cast(EmailMessage, part).get_content()
 
 
 # -- in the app ----------------------------------------------------------------------------------
@@ -269,6 +352,142 @@ def test_people_read_their_own_notifications_and_nobody_elses(deployed: Services
         assert unread_count(session, deployed, user="ana") == 0
 
 
+# -- by e-mail -----------------------------------------------------------------------------------
+
+
+def test_a_notification_is_emailed_after_its_transaction_through_the_smtp_server(
+    mailed: Services, smtp_port: int
+) -> None:
+    with smtp_server(smtp_port, MailRoom()) as room:
+        engagement = start(mailed)
+        assert room.received == []  # nothing is sent inside the transaction
+        [note] = notes_of(mailed, "ana")
+        assert note.email_state == "pending"
+
+        assert flush_outbox(mailed) == 1
+
+        [(recipients, message)] = room.received
+        assert recipients == ["ana@agency.example"]
+        assert message["To"] == "Ana Alvarez <ana@agency.example>"
+        assert message["From"] == "baton@agency.example"
+        assert message["Subject"] == "New task: Prepare pitch (Acme: Rebrand)"
+        text = body(message)
+        assert "olga gave it to you: the engagement's account manager is now ana." in text
+        assert f"{SITE}/engagements/{engagement.id}" in text
+        [note] = notes_of(mailed, "ana")
+        assert (note.email_state, note.email_sent_at, note.email_attempts) == (
+            "sent",
+            fake_clock(mailed).now,
+            1,
+        )
+        assert flush_outbox(mailed) == 0  # never twice
+
+        # someone without an address hears in the app only
+        with mailed.db.unit_of_work() as session:
+            add_user(session, mailed, "nina", name="Nina Noor", roles=["account_manager"])
+            reassign_task(session, mailed, engagement.id, "pitch_prepare", "nina", actor="olga")
+        [note] = notes_of(mailed, "nina")
+        assert note.email_state == "none"
+        assert flush_outbox(mailed) == 0 and len(room.received) == 1
+
+
+def test_breach_emails_go_out_in_the_same_worker_cycle(mailed: Services, smtp_port: int) -> None:
+    engagement = start(mailed)
+    task = open_task(mailed, engagement.instance_id, "pitch_prepare")
+    assert task.due_at is not None
+    clock = fake_clock(mailed)
+    clock.now = task.due_at + timedelta(minutes=5)
+    worker = TimerWorker(
+        mailed.db,
+        mailed.runtime.fire_timers,
+        clock=clock,
+        sweeps=[mailed.deadline_sweeper().run_once, lambda: flush_outbox(mailed)],
+    )
+    with smtp_server(smtp_port, MailRoom()) as room:
+        worker.run_once()
+    sent = {(tuple(to), m["Subject"]) for to, m in room.received}
+    assert sent == {
+        (("ana@agency.example",), "New task: Prepare pitch (Acme: Rebrand)"),
+        (("ana@agency.example",), "Overdue: Prepare pitch (Acme: Rebrand)"),
+        (("alex@agency.example",), "Overdue: Prepare pitch (Acme: Rebrand)"),
+    }
+
+
+def test_when_the_smtp_server_is_down_emails_wait_and_go_out_on_a_later_flush(
+    mailed: Services, smtp_port: int
+) -> None:
+    clock = fake_clock(mailed)
+    start(mailed)  # nothing listens on smtp_port yet
+
+    assert flush_outbox(mailed) == 0
+    [note] = notes_of(mailed, "ana")
+    assert (note.email_state, note.email_attempts) == ("pending", 1)
+    assert note.email_error is not None and f"127.0.0.1:{smtp_port}" in note.email_error
+    assert note.email_next_at == clock.now + retry_delay(1) == clock.now + timedelta(minutes=1)
+    assert flush_outbox(mailed) == 0  # not before its time
+    assert notes_of(mailed, "ana")[0].email_attempts == 1
+
+    with smtp_server(smtp_port, MailRoom()) as room:
+        clock.now += timedelta(minutes=1)
+        assert flush_outbox(mailed) == 1
+    [(recipients, message)] = room.received
+    assert recipients == ["ana@agency.example"] and message["Subject"].startswith("New task: Prepare pitch")
+    [note] = notes_of(mailed, "ana")
+    assert (note.email_state, note.email_attempts) == ("sent", 2)
+
+
+def test_a_refused_address_fails_at_once_and_a_server_down_for_hours_is_given_up(
+    mailed: Services, smtp_port: int
+) -> None:
+    clock = fake_clock(mailed)
+    engagement = start(mailed)
+    with mailed.db.unit_of_work() as session:
+        reassign_task(session, mailed, engagement.id, "pitch_prepare", "alex", actor="olga")
+    with smtp_server(smtp_port, MailRoom(refuse={"ana@agency.example"})) as room:
+        assert flush_outbox(mailed) == 1  # alex's
+    assert [to for to, _m in room.received] == [["alex@agency.example"]]
+    [note] = notes_of(mailed, "ana")
+    assert note.email_state == "failed" and note.email_error is not None
+    assert "550" in note.email_error  # a permanent refusal: not tried again
+    assert note.read_at is None  # still there to read in the app
+
+    start(mailed, client="Globex")  # and now the server stays down
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert flush_outbox(mailed) == 0
+        note = notes_of(mailed, "ana")[-1]
+        assert note.email_attempts == attempt
+        clock.now += retry_delay(attempt)
+    assert note.email_state == "failed"
+    assert retry_delay(MAX_ATTEMPTS) == timedelta(hours=2)  # the pauses stop growing
+
+
+def test_mail_settings_come_from_the_environment() -> None:
+    assert MailSettings.from_env({}) is None  # no server: notifications stay in the app
+    settings = MailSettings.from_env(
+        {
+            "BATON_SMTP_HOST": "smtp.agency.example",
+            "BATON_SMTP_USER": "baton",
+            "BATON_SMTP_PASSWORD": "s3cret",
+            "BATON_SMTP_FROM": "Baton <baton@agency.example>",
+            "BATON_SMTP_STARTTLS": "yes",
+            "BATON_BASE_URL": "https://baton.agency.example/",
+        }
+    )
+    assert settings == MailSettings(
+        host="smtp.agency.example",
+        port=587,
+        sender="Baton <baton@agency.example>",
+        username="baton",
+        password="s3cret",
+        starttls=True,
+        base_url="https://baton.agency.example",
+    )
+    with pytest.raises(ValueError, match="BATON_SMTP_PORT must be a number, not 'smtp'"):
+        MailSettings.from_env({"BATON_SMTP_HOST": "h", "BATON_SMTP_PORT": "smtp"})
+    with pytest.raises(ValueError, match="BATON_SMTP_STARTTLS must be true or false"):
+        MailSettings.from_env({"BATON_SMTP_HOST": "h", "BATON_SMTP_STARTTLS": "maybe"})
+
+
 # -- from the command line -----------------------------------------------------------------------
 
 
@@ -312,3 +531,4 @@ def test_notifications_from_the_command_line(database_url: str) -> None:
     assert "marked 0 notification(s) read" in ok(baton("notifications", "read", "--all", "--user", "ana"))
     result = baton("notifications", "read", "--user", "ana")
     assert result.exit_code == 2 and "give --all" in err(result)
+    assert "no SMTP server configured" in ok(baton("notifications", "flush"))

@@ -472,17 +472,19 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
 def worker(ctx: click.Context, once: bool, poll: float) -> None:
     """Fire due BPMN timers and move SLA states on. Run several on PostgreSQL; one on SQLite."""
     from engine.timers import TimerWorker
+    from workflows.outbox import flush_outbox
 
     services = _services(ctx)
     services.db.create_all()
     services.warm_up()
     sweeper = services.deadline_sweeper()
-    timer_worker = TimerWorker(services.db, services.runtime.fire_timers, sweeps=[sweeper.run_once])
+    sweeps = [sweeper.run_once, lambda: flush_outbox(services)]  # then e-mail what they caused
+    timer_worker = TimerWorker(services.db, services.runtime.fire_timers, sweeps=sweeps)
     if once:
         stats = timer_worker.run_once()
         console.print(
             f"fired {stats.fired} timer(s) on {stats.instances} instance(s); {stats.failures} failure(s); "
-            f"{stats.swept} deadline change(s)"
+            f"{stats.swept} deadline change(s) and e-mail(s)"
         )
         for error in stats.errors:
             err_console.print(f"  - {_e(error)}")

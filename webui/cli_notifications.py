@@ -1,4 +1,4 @@
-"""``baton notifications``: read one's notifications, mark them read."""
+"""``baton notifications``: read one's notifications, mark them read, send pending e-mail."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from workflows.notifications import LABELS, list_notifications, mark_all_read, mark_read, unread_count
+from workflows.outbox import flush_outbox
 
 from .cli_support import _e, _services, console, handle_errors, unit_of_work
 
@@ -74,3 +75,15 @@ def notifications_read(ctx: click.Context, ids: tuple[int, ...], everything: boo
                 mark_read(session, services, notification_id, user=user or "")
             count = len(ids)
     console.print(f"marked {count} notification(s) read")
+
+
+@notifications.command("flush")
+@click.pass_context
+@handle_errors
+def notifications_flush(ctx: click.Context) -> None:
+    """Send the pending e-mails now (the worker does it each cycle)."""
+    services = _services(ctx)
+    if services.mail is None:
+        console.print("no SMTP server configured (set BATON_SMTP_HOST): notifications stay in-app")
+        return
+    console.print(f"sent {flush_outbox(services)} e-mail(s)")

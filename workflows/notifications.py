@@ -11,6 +11,8 @@ the transaction that logged them:
   older ``declined``/``fail``/``change_request``): to the holders of the tasks it reopened.
 
 Whoever covers the recipient that day gets a copy; nobody hears of their own action.
+E-mail never leaves inside that transaction: when SMTP is configured, a notification for a
+user with an address is written as ``pending`` and `workflows.outbox` sends it later.
 """
 
 from __future__ import annotations
