@@ -70,7 +70,8 @@ def test_an_untouched_task_goes_at_risk_then_breached_and_each_change_is_logged(
     assert worker.run_once().swept == 1
     after = pitch_task(deployed, instance_id)
     assert (after.sla_state, after.sla_next_at) == ("breached", None)
-    assert sla_events(deployed, instance_id) == ["sla_at_risk", "sla_breached"]
+    # the breach escalates (workflows.notifications), and that is logged too
+    assert sla_events(deployed, instance_id) == ["sla_at_risk", "sla_breached", "sla_escalated"]
 
 
 def test_a_task_completed_in_time_is_left_alone(deployed: Services) -> None:

@@ -16,6 +16,7 @@ from engine.timers import TimerWorker
 from tests.conftest import FakeClock, open_engagement
 from workflows import samples as stories
 from workflows.engagements import complete_task, view_engagement
+from workflows.notifications import list_notifications
 from workflows.services import Services
 
 
@@ -60,6 +61,13 @@ def test_a_late_signoff_breaches_and_the_am_is_told_to_chase_the_client(
     signoff = next(t for t in view.open_tasks if t.bpmn_id == "scope_signoff")
     assert signoff.sla_state == "breached"
     assert "sla_breached" in kinds and "timer_fired" in kinds
+    # escalated: the AM who holds the sign-off and the AMs' lead (alex) are told, and it is on record
+    escalation = next(e for e in view.history if e.kind == "sla_escalated")
+    assert escalation.bpmn_id == "scope_signoff" and set(escalation.detail["notified"]) == {"ana", "alex"}
+    with deployed.db.unit_of_work(write=False) as session:
+        for person in ("ana", "alex"):
+            kinds_told = [n.kind for n in list_notifications(session, deployed, user=person)]
+            assert "breached" in kinds_told, (person, kinds_told)
 
     # the AM chases; the client then signs off and the engagement moves on to the brief
     with deployed.db.unit_of_work() as session:

@@ -27,7 +27,7 @@ from workflows.engagements import (
     view_engagement,
 )
 
-from . import cli_people, cli_reports
+from . import cli_notifications, cli_people, cli_reports
 from .cli_support import _e, _services, console, err_console, handle_errors, unit_of_work
 
 DEFAULT_DB = "sqlite:///instance/baton.sqlite3"
@@ -477,17 +477,19 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
 def worker(ctx: click.Context, once: bool, poll: float) -> None:
     """Fire due BPMN timers and move SLA states on. Run several on PostgreSQL; one on SQLite."""
     from engine.timers import TimerWorker
+    from workflows.outbox import flush_outbox
 
     services = _services(ctx)
     services.db.create_all()
     services.warm_up()
     sweeper = services.deadline_sweeper()
-    timer_worker = TimerWorker(services.db, services.runtime.fire_timers, sweeps=[sweeper.run_once])
+    sweeps = [sweeper.run_once, lambda: flush_outbox(services)]  # then e-mail what they caused
+    timer_worker = TimerWorker(services.db, services.runtime.fire_timers, sweeps=sweeps)
     if once:
         stats = timer_worker.run_once()
         console.print(
             f"fired {stats.fired} timer(s) on {stats.instances} instance(s); {stats.failures} failure(s); "
-            f"{stats.swept} deadline change(s)"
+            f"{stats.swept} deadline change(s) and e-mail(s)"
         )
         for error in stats.errors:
             err_console.print(f"  - {_e(error)}")
@@ -499,7 +501,7 @@ def worker(ctx: click.Context, once: bool, poll: float) -> None:
         timer_worker.stop()
 
 
-for _command in [*cli_people.COMMANDS, *cli_reports.COMMANDS]:
+for _command in (*cli_people.COMMANDS, *cli_reports.COMMANDS, cli_notifications.notifications):
     cli.add_command(_command)
 
 

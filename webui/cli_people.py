@@ -11,6 +11,7 @@ from rich.table import Table
 from workflows.agency import ROLES
 from workflows.effort import effort_totals, log_effort
 from workflows.engagements import claim_task, get_engagement, reassign_task, unclaim_task
+from workflows.leads import set_lead
 from workflows.people import (
     add_cover,
     add_user,
@@ -78,7 +79,7 @@ def users_list(ctx: click.Context, role: str | None) -> None:
                 _e(user.username),
                 _e(user.display_name),
                 _e(user.email or ""),
-                ", ".join(sorted(user.role_names)),
+                ", ".join(f"{r} (lead)" if r in user.lead_of else r for r in sorted(user.role_names)),
                 "yes" if user.active else "no",
             )
         console.print(table)
@@ -94,6 +95,22 @@ def users_deactivate(ctx: click.Context, username: str) -> None:
     with unit_of_work(ctx) as session:
         set_user_active(session, services, username, False)
     console.print(f"deactivated {_e(username)}")
+
+
+@users.command("lead")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--lead/--no-lead", default=True, help="Make them a lead of ROLE, or no longer one.")
+@click.option("--as", "actor", default=ME, help="Who decides (an ops lead or an admin).")
+@click.pass_context
+@handle_errors
+def users_lead(ctx: click.Context, username: str, role: str, lead: bool, actor: str | None) -> None:
+    """Make USERNAME a lead of ROLE: overdue tasks of the role's lanes escalate to them."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        set_lead(session, services, username, role, lead=lead, actor=actor or "")
+    verb = "now leads" if lead else "no longer leads"
+    console.print(f"{_e(username)} {verb} the {role.replace('_', ' ')}s")
 
 
 # -- teams ---------------------------------------------------------------------------------

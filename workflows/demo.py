@@ -23,6 +23,7 @@ class DemoUser:
     username: str
     name: str
     roles: tuple[str, ...]
+    leads: tuple[str, ...] = ()  # roles they lead (overdue tasks of those lanes escalate to them)
 
     @property
     def email(self) -> str:
@@ -32,9 +33,9 @@ class DemoUser:
 
 DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("ana", "Ana Alvarez", (ACCOUNT_MANAGER,)),
-    DemoUser("alex", "Alex Chen", (ACCOUNT_MANAGER,)),
+    DemoUser("alex", "Alex Chen", (ACCOUNT_MANAGER,), leads=(ACCOUNT_MANAGER,)),
     DemoUser("pete", "Pete Novak", (PROJECT_MANAGER,)),
-    DemoUser("priya", "Priya Shah", (PROJECT_MANAGER,)),
+    DemoUser("priya", "Priya Shah", (PROJECT_MANAGER,), leads=(PROJECT_MANAGER,)),
     DemoUser("rita", "Rita Okafor", (RESOURCE_MANAGER,)),
     DemoUser("olga", "Olga Berg", (OPS_LEAD,)),
     DemoUser("lee", "Lee Park", (LEADERSHIP,)),
@@ -74,13 +75,17 @@ DEMO: tuple[DemoEngagement, ...] = (
 
 
 def seed_users(session: Session, services: Services) -> list[User]:
-    """Create the demo agency's people (those missing); returns every user."""
+    """Create the demo agency's people (those missing), alex leading the AMs and priya the PMs;
+    returns every user."""
     existing = set(session.scalars(select(User.username)))
     for person in DEMO_USERS:
         if person.username not in existing:
-            add_user(
+            user = add_user(
                 session, services, person.username, name=person.name, roles=person.roles, email=person.email
             )
+            for held in user.roles:
+                held.lead = held.role in person.leads
+    session.flush()
     return list_users(session)
 
 

@@ -1,11 +1,11 @@
-"""Tables of the agency domain, on top of the engine's instances: engagements and people."""
+"""Tables of the agency domain, on top of the engine's instances: engagements, people, notifications."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -54,14 +54,21 @@ class User(Base):
         """True when the user holds any of `roles`."""
         return not self.role_names.isdisjoint(roles)
 
+    @property
+    def lead_of(self) -> set[str]:
+        """The roles the user leads (their lane's breaches escalate to them)."""
+        return {r.role for r in self.roles if r.lead}
+
 
 class UserRole(Base):
-    """One role a user holds (a user may hold several)."""
+    """One role a user holds (a user may hold several), maybe as a lead of that role."""
 
     __tablename__ = "user_role"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # a lead of the role: overdue tasks of the role's lanes escalate to them
+    lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     user: Mapped[User] = relationship(back_populates="roles")
 
 
@@ -122,3 +129,38 @@ class Effort(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     worked_on: Mapped[date] = mapped_column(Date)
     logged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Notification(Base):
+    """A message for one user about a task: shown in the app, and e-mailed when possible.
+
+    The row is also the e-mail outbox: `email_state` is ``none`` (in-app only: no address,
+    or no SMTP server configured), ``pending`` (to send from `email_next_at` on), ``sending``
+    (taken by a sender until `email_next_at`), ``sent`` or ``failed`` (gave up; see `email_error`).
+    """
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        Index("ix_notification_user", "user_id", "read_at", "id"),
+        Index("ix_notification_outbox", "email_state", "email_next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # assigned | due_soon | breached | sent_back
+    engagement_id: Mapped[int | None] = mapped_column(
+        BigIntPK, ForeignKey("engagement.id", ondelete="CASCADE"), nullable=True
+    )
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    title: Mapped[str] = mapped_column(String(300))  # the task's title
+    message: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(300))  # path in the app, e.g. /engagements/7
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_state: Mapped[str] = mapped_column(String(20))
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    email_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_error: Mapped[str | None] = mapped_column(Text)
+    engagement: Mapped[Engagement | None] = relationship(lazy="joined")

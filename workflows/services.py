@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from . import models as _models  # noqa: F401  (registers the domain tables)
 from .agency import AGENCY_RULES
 from .assignment import LaneRoleCache, PolicyChain, TeamPolicy
 from .clocks import ClientClock, clock_of
+from .mail import MailSettings
 from .sla import BusinessCalendar, load_calendar, parse_sla
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,7 @@ class Services:
     calendar: BusinessCalendar
     definitions_dir: Path
     lanes: LaneRoleCache  # lane -> role of each deployed version
+    mail: MailSettings | None = None  # SMTP for notifications (None: in-app only)
 
     @property
     def events(self) -> EventLog:
@@ -107,6 +109,7 @@ def build_services(
     clock: Callable[[], datetime] | None = None,
     cache_size: int = 512,
     verify_persistence: bool = False,
+    mail: MailSettings | Literal["env"] | None = "env",
     **engine_kwargs: Any,
 ) -> Services:
     """Build the services for a database URL.
@@ -118,6 +121,8 @@ def build_services(
         clock: current-time function (tests inject one).
         cache_size: how many live workflows to keep warm.
         verify_persistence: check every incremental save against a full encoding (tests).
+        mail: the SMTP server notifications are e-mailed through ("env": from the
+            ``BATON_SMTP_*`` variables, see `MailSettings.from_env`; None: in-app only).
         **engine_kwargs: passed to the SQLAlchemy engine.
     """
     folder = Path(definitions_dir) if definitions_dir else DEFAULT_DEFINITIONS_DIR
@@ -133,7 +138,12 @@ def build_services(
     lanes = LaneRoleCache()
     # each ready task gets its due date (SLA) and its assignee (the team member for its lane)
     policy = PolicyChain(SlaPolicy(calendar), TeamPolicy(lanes))
-    # listeners react to every event in its own transaction: paused clocks while waiting on the client
-    events = EventLog([ClientClock(calendar)])
-    runtime = Runtime(registry, store, policy, clock, events)
-    return Services(db, codec, registry, store, runtime, calendar, folder, lanes)
+    # listeners react to every event in its own transaction: paused clocks while waiting on the
+    # client, notifications (and escalations) for the people concerned
+    runtime = Runtime(registry, store, policy, clock, EventLog([ClientClock(calendar)]))
+    smtp = MailSettings.from_env(os.environ) if isinstance(mail, str) else mail
+    services = Services(db, codec, registry, store, runtime, calendar, folder, lanes, smtp)
+    from .notifications import Notifier  # it imports the use cases, which import this module
+
+    runtime.events.subscribe(Notifier(lanes, calendar, email=smtp is not None))
+    return services
