@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,10 +31,12 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFProtect, generate_csrf
+from sqlalchemy.orm import Session
 
 from workflows.auth import attempt_login, holder_of_token, person_for_session, session_stamp, touch_token
 from workflows.people import Person
 
+from . import request_work
 from .api.problems import problem
 from .services import get_services
 
@@ -79,6 +83,7 @@ def init_app(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
     csrf.init_app(app)
+    request_work.init_app(app)
     app.before_request(_guard)
     app.after_request(_security_headers)
     app.context_processor(lambda: {"current_user": g.get("user")})
@@ -115,6 +120,8 @@ def _guard() -> Any:
     """Identify the caller, refuse the anonymous, check CSRF where a browser could be tricked."""
     g.user, g.via = None, None
     header = request.headers.get("Authorization")
+    if _is_api() and request.endpoint is not None and request.endpoint not in PUBLIC:
+        request_work.begin(get_services(), write=request.method in UNSAFE)
     if header is not None and _is_api():
         refusal = _bearer(header)
         if refusal is not None:
@@ -147,7 +154,7 @@ def _bearer(header: str) -> Response | None:
             headers={"WWW-Authenticate": 'Bearer realm="baton"'},
         )
     services = get_services()
-    with services.db.unit_of_work(write=False) as work:
+    with _identification_work() as work:
         holder = holder_of_token(work, services, secret.strip())
     if holder is None:
         return problem(
@@ -157,20 +164,34 @@ def _bearer(header: str) -> Response | None:
             headers={"WWW-Authenticate": 'Bearer realm="baton", error="invalid_token"'},
         )
     if holder.stale:  # remember the use, at most once a minute per token
-        with services.db.unit_of_work() as work:
-            touch_token(work, services, holder.token_id)
+        ongoing = request_work.current()
+        if ongoing is not None and ongoing.write:  # kept if the request's own changes are
+            touch_token(ongoing.session, services, holder.token_id)
+        else:
+            with services.db.unit_of_work() as work:
+                touch_token(work, services, holder.token_id)
     g.user, g.via = holder.person, "token"
     return None
 
 
 def _from_session() -> None:
-    services = get_services()
-    with services.db.unit_of_work(write=False) as work:
+    with _identification_work() as work:
         person = person_for_session(work, str(session.get("user")), str(session.get("stamp", "")))
     if person is None:  # deactivated, or the password changed: the session is over
         session.clear()
         return
     g.user, g.via = person, "session"
+
+
+@contextmanager
+def _identification_work() -> Iterator[Session]:
+    """The request's unit of work when it has one (API routes), else a read-only one of its own."""
+    ongoing = request_work.current()
+    if ongoing is not None:
+        yield ongoing.session
+        return
+    with get_services().db.unit_of_work(write=False) as work:
+        yield work
 
 
 def _security_headers(response: Response) -> Response:

@@ -19,13 +19,13 @@ a mismatch raises `StaleVersion` and nothing changes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from engine import tasks as task_ops
 from engine.errors import ConflictError, NotFoundError
+from engine.fastsql import FastStatement
 from engine.models import Event, WorkflowInstance
 from engine.runtime import StepResult
 
@@ -87,21 +87,36 @@ def authorize(session: Session, actor: str | None, action: str) -> Person:
 # -- versions ------------------------------------------------------------------------------
 
 
+_INSTANCE = cast(Table, WorkflowInstance.__table__)
+_ENGAGEMENT = cast(Table, Engagement.__table__)
+_EVENT = cast(Table, Event.__table__)
+_LAST_EVENT = (
+    select(func.max(_EVENT.c.id)).where(_EVENT.c.instance_id == _INSTANCE.c.id).scalar_subquery()
+)  # ix_event_instance (instance_id, id) answers it from the index
+_VERSION_QUERY = (
+    select(_INSTANCE.c.revision, _LAST_EVENT)
+    .select_from(_ENGAGEMENT.join(_INSTANCE, _INSTANCE.c.id == _ENGAGEMENT.c.instance_id))
+    .where(_ENGAGEMENT.c.id == bindparam("engagement_id"))
+)
+_VERSION = FastStatement(_VERSION_QUERY)
+# the same under the instance's row lock (PostgreSQL; SQLite writers hold the database lock)
+_LOCKED_VERSION = FastStatement(_VERSION_QUERY.with_for_update(of=_INSTANCE))
+
+
 def engagement_version(session: Session, engagement_id: int) -> str:
     """The engagement's version: ``<instance revision>.<last event id>``.
 
     Raises:
         NotFoundError: no such engagement.
     """
-    last_event = select(func.max(Event.id)).where(Event.instance_id == WorkflowInstance.id).scalar_subquery()
-    row = session.execute(
-        select(WorkflowInstance.revision, last_event)
-        .join(Engagement, Engagement.instance_id == WorkflowInstance.id)
-        .where(Engagement.id == engagement_id)
-    ).first()
-    if row is None:
+    return _version(session, engagement_id, _VERSION)
+
+
+def _version(session: Session, engagement_id: int, query: FastStatement) -> str:
+    rows = query.fetchall(session.connection(), {"engagement_id": engagement_id})
+    if not rows:
         raise NotFoundError(f"no engagement {engagement_id}")
-    revision, event_id = row
+    revision, event_id = rows[0]
     return f"{revision}.{event_id or 0}"
 
 
@@ -116,11 +131,7 @@ def _check_version(session: Session, engagement_id: int, expected: str | None) -
     """
     if expected is None:
         return None
-    engagement = session.get(Engagement, engagement_id)
-    if engagement is None:
-        raise NotFoundError(f"no engagement {engagement_id}")
-    task_ops.lock_instance(session, engagement.instance_id)  # what is compared stays true
-    current = engagement_version(session, engagement_id)
+    current = _version(session, engagement_id, _LOCKED_VERSION)  # what is compared stays true
     if current != expected:
         raise StaleVersion(
             f"engagement {engagement_id} is at version {current}, not {expected}: reload it and try again"

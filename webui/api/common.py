@@ -17,6 +17,7 @@ from workflows.access import StaleVersion
 from workflows.inbox import MAX_PAGE, MAX_PER_PAGE
 from workflows.services import Services
 
+from .. import request_work
 from ..auth import current_user
 from ..services import get_services
 from .problems import MEDIA_TYPE, PROBLEM_TYPES, ProblemSchema
@@ -39,10 +40,22 @@ def id_parameter_schema(converter: IdConverter) -> dict[str, Any]:
 
 @contextmanager
 def work(*, write: bool = False) -> Iterator[tuple[Session, Services]]:
-    """A unit of work of the app's database, with the services."""
+    """The request's unit of work (see `webui.request_work`), with the services.
+
+    A normal end of the block commits the changes; an exception rolls them back.
+    """
     services = get_services()
-    with services.db.unit_of_work(write=write) as session:
-        yield session, services
+    ongoing = request_work.current()
+    if ongoing is None:
+        raise RuntimeError("an API view runs in its request's unit of work; none is open")
+    if write and not ongoing.write:
+        raise RuntimeError(f"a {request.method} request may not change anything")
+    try:
+        yield ongoing.session, services
+    except BaseException as exc:
+        ongoing.finish(exc)
+        raise
+    ongoing.finish()
 
 
 def actor() -> str:
