@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from flask import Flask
@@ -11,6 +11,7 @@ from flask import Flask
 from tests.api_support import Caller, caller, make_app, problem_of, start
 from tests.conftest import FakeClock
 from workflows import samples as stories
+from workflows.people import add_cover
 from workflows.services import Services
 
 
@@ -207,3 +208,32 @@ def test_a_whole_story_runs_over_http(app: Flask, deployed: Services) -> None:
         )
         assert done.status_code == 200, (step.task, done.get_json())
     assert done.get_json()["status"] == "completed" and done.get_json()["end_event"] == story.end_event
+
+
+def test_mine_holds_what_i_am_assigned_what_i_claimed_and_whom_i_cover(
+    app: Flask, deployed: Services, ana: Caller, clock: FakeClock
+) -> None:
+    own = [start(deployed, client=f"Own {n}") for n in range(3)]
+    alexs = start(deployed, am="alex", client="Alex's")
+    assert ana.post(f"/api/v1/engagements/{alexs}/tasks/pitch_prepare/claim").status_code == 200
+    everything = tasks_of(ana)
+    assert sorted(everything) == sorted([(e, "pitch_prepare") for e in [*own, alexs]])
+    # pages of two walk the same list in the same order, nothing twice
+    pages = [tasks_of(ana, per_page=2, page=n) for n in (1, 2, 3)]
+    assert pages[0] + pages[1] == everything and pages[2] == []
+
+    third = start(deployed, am="alex", client="While away")
+    assert (third, "pitch_prepare") not in tasks_of(ana)
+    with deployed.db.unit_of_work() as session:
+        add_cover(
+            session,
+            deployed,
+            "alex",
+            by="ana",
+            starts_on=date(2026, 12, 1),
+            ends_on=date(2026, 12, 4),
+            actor="alex",
+        )
+    assert (third, "pitch_prepare") in tasks_of(ana)
+    clock.now += timedelta(days=7)  # the cover is over
+    assert (third, "pitch_prepare") not in tasks_of(ana)
