@@ -136,6 +136,8 @@ class HumanTask(Base):
         UniqueConstraint("instance_id", "task_id"),
         Index("ix_human_task_open_lane", "state", "lane", "due_at"),
         Index("ix_human_task_open_assignee", "state", "assignee", "due_at"),
+        # "claimed by me" in an inbox: without it the claim half of the query scans every task
+        Index("ix_human_task_open_claimer", "state", "claimed_by", "due_at"),
         Index("ix_human_task_sla_next", "state", "sla_next_at"),
         Index("ix_human_task_open_group", "state", "candidate_group", "due_at"),
     )

@@ -13,13 +13,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from engine.models import DefinitionVersion
-from webui import create_app
 from workflows.diagrams import blank_definition
 from workflows.engagements import complete_task, find_open_task, get_engagement, start_engagement
 from workflows.samples import STORIES
 from workflows.services import Services
 
+from .api_support import csrf_from, give_password, make_app
 from .conftest import FakeClock
+
+PASSWORD = "diagram tests"
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGAGEMENT_BPMN = (ROOT / "definitions" / "engagement.bpmn").read_text(encoding="utf-8")
@@ -27,14 +29,41 @@ ENGAGEMENT_BPMN = (ROOT / "definitions" / "engagement.bpmn").read_text(encoding=
 
 @pytest.fixture
 def app(deployed: Services, database_url: str) -> Flask:
-    return create_app(
-        {"DATABASE_URL": database_url, "DEFINITIONS_DIR": str(ROOT / "definitions"), "TESTING": True}
-    )
+    return make_app(deployed, database_url)
+
+
+def logged_in(app: Flask, services: Services, username: str) -> FlaskClient:
+    """A browser session of `username`, sending the session's CSRF token as the editor's JS does."""
+    give_password(services, username, PASSWORD)
+    client = app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    landed = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
+    assert landed.status_code == 302
+    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_from(client.get("/definitions").get_data(as_text=True))
+    return client
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, deployed: Services) -> FlaskClient:
+    """olga, the ops lead, logged in."""
+    return logged_in(app, deployed, "olga")
+
+
+def test_only_ops_leads_open_the_editor_validate_or_deploy(app: Flask, deployed: Services) -> None:
+    ana = logged_in(app, deployed, "ana")
+    assert ana.get("/definitions").status_code == 200  # everyone may look
+    assert ana.get("/definitions/engagement/edit").status_code == 403
+    refused = ana.post("/definitions/deploy", json={"xml": ENGAGEMENT_BPMN, "note": "mine"})
+    assert refused.status_code == 403 and "only ops leads" in refused.get_json()["error"]
+    assert ana.post("/definitions/validate", json={"xml": ENGAGEMENT_BPMN}).status_code == 403
+    anonymous = app.test_client()
+    assert anonymous.get("/definitions").status_code == 302  # to the login page
+
+
+def test_a_deploy_without_the_csrf_token_is_refused(app: Flask, deployed: Services) -> None:
+    olga = logged_in(app, deployed, "olga")
+    del olga.environ_base["HTTP_X_CSRFTOKEN"]
+    assert olga.post("/definitions/deploy", json={"xml": ENGAGEMENT_BPMN, "note": "x"}).status_code == 400
 
 
 def start_and_play(services: Services, steps: int, story: str = "happy_path") -> int:

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from engine.models import DefinitionVersion
 from webui import create_app
-from workflows.demo import seed_demo
+from workflows.demo import DEMO_PASSWORD, seed_demo
 from workflows.diagrams import diagram_state, list_versions
 from workflows.engagements import find_open_task, get_engagement, list_engagements
 from workflows.services import Services
@@ -52,7 +52,13 @@ def app(deployed: Services, database_url: str) -> Flask:
     with deployed.db.unit_of_work() as session:
         seed_demo(session, deployed)
     return create_app(
-        {"DATABASE_URL": database_url, "DEFINITIONS_DIR": str(ROOT / "definitions"), "TESTING": True}
+        {
+            "DATABASE_URL": database_url,
+            "DEFINITIONS_DIR": str(ROOT / "definitions"),
+            "TESTING": True,
+            "SECRET_KEY": "diagram browser tests",
+            "SESSION_COOKIE_SECURE": False,  # the live server below speaks plain http
+        }
     )
 
 
@@ -66,10 +72,16 @@ def live_server(app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, live_server: str) -> Iterator[Any]:
+    """olga, the ops lead, logged in to the live server."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server}/login")
+    page.fill("#username", "olga")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("h1:has-text('Engagements')")
     yield page
     page.close()
     assert errors == []  # no script failed on any page

@@ -1,4 +1,4 @@
-"""The read-only pages, through Flask's client and in a real Chromium."""
+"""The read-only pages, through Flask's client and in a real Chromium, after logging in."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from tests.api_support import csrf_from
 from webui import create_app
-from workflows.demo import seed_demo
+from workflows.demo import DEMO_PASSWORD, seed_demo
 from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,19 +32,34 @@ def app(deployed: Services, database_url: str):  # type: ignore[no-untyped-def]
     with deployed.db.unit_of_work() as session:
         seed_demo(session, deployed)
     return create_app(
-        {"DATABASE_URL": database_url, "DEFINITIONS_DIR": str(ROOT / "definitions"), "TESTING": True}
+        {
+            "DATABASE_URL": database_url,
+            "DEFINITIONS_DIR": str(ROOT / "definitions"),
+            "TESTING": True,
+            "SECRET_KEY": "pages test",
+            "SESSION_COOKIE_SECURE": False,  # the live server below speaks plain http
+        }
     )
 
 
-def test_the_home_page_lists_engagements_and_both_lanes_inboxes(app) -> None:  # type: ignore[no-untyped-def]
-    html = app.test_client().get("/").get_data(as_text=True)
+@pytest.fixture
+def client(app) -> FlaskClient:  # type: ignore[no-untyped-def]
+    """ana, logged in with the demo password."""
+    client = app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    landed = client.post("/login", data={"username": "ana", "password": DEMO_PASSWORD, "csrf_token": token})
+    assert landed.status_code == 302
+    return client
+
+
+def test_the_home_page_lists_engagements_and_both_lanes_inboxes(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
     assert "Northwind Coffee" in html and "Proseware" in html
     assert "Account Management" in html and "Project Management" in html
     assert "Quality check" in html or "QC" in html or "qc" in html
 
 
-def test_an_engagement_page_shows_its_stage_open_task_and_history(app) -> None:  # type: ignore[no-untyped-def]
-    client = app.test_client()
+def test_an_engagement_page_shows_its_stage_open_task_and_history(client: FlaskClient) -> None:
     html = client.get("/engagements/5").get_data(as_text=True)
     assert "Adventure Works" in html
     assert 'class="active">Brief' in html
@@ -74,6 +91,10 @@ def test_the_pages_render_in_chromium(live_server: str) -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(live_server + "/")
+        assert page.locator("h1").first.inner_text() == "Log in"
+        page.fill("#username", "ana")
+        page.fill("#password", DEMO_PASSWORD)
+        page.click("button[type=submit]")
         assert page.locator("h1").first.inner_text() == "Engagements"
         assert page.locator(".lane").count() == 2
         page.screenshot(path=str(docs / "engagements.png"), full_page=True)

@@ -1,4 +1,4 @@
-"""Baton's web layer: Flask pages (and, later, the JSON API) over the workflows services."""
+"""Baton's web layer: Flask pages and the JSON API over the workflows services, behind logins."""
 
 from __future__ import annotations
 
@@ -7,29 +7,41 @@ from typing import Any
 
 from flask import Flask
 
-from . import diagrams, pages, services
+from workflows.services import Services
+
+from . import auth, diagrams, pages, services
+from .api.setup import init_api
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(test_config: dict[str, Any] | None = None, *, with_services: Services | None = None) -> Flask:
     """Create the Flask application.
 
     Args:
         test_config: settings that replace the environment (tests pass the database URL).
+        with_services: Baton's services to use instead of building them from the settings
+            (tests hand in theirs, with a clock they move by hand).
 
     Configuration keys: ``DATABASE_URL`` (default: SQLite in the instance folder),
-    ``DEFINITIONS_DIR``; from the environment as ``BATON_DATABASE_URL`` etc.
+    ``DEFINITIONS_DIR``, ``SECRET_KEY``, ``SESSION_COOKIE_SECURE`` (see `webui.auth`);
+    from the environment as ``BATON_DATABASE_URL`` etc.
     """
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
         DATABASE_URL=f"sqlite:///{os.path.join(app.instance_path, 'baton.sqlite3')}",
         DEFINITIONS_DIR=None,
+        **auth.DEFAULTS,
     )
     if test_config is None:
         app.config.from_prefixed_env("BATON")
     else:
         app.config.update(test_config)
-    services.init_app(app)
+    if with_services is None:
+        services.init_app(app)
+    else:
+        app.extensions[services.EXTENSION] = with_services
+    auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(diagrams.bp)
+    init_api(app)
     return app

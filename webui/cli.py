@@ -421,7 +421,10 @@ def _serve(ctx: click.Context, host: str, port: int) -> None:
     from . import create_app  # the CLI works without Flask's app until a server is asked for
 
     obj = ctx.ensure_object(dict)
-    app = create_app({"DATABASE_URL": obj["db_url"], "DEFINITIONS_DIR": obj.get("definitions_dir")})
+    settings = {"DATABASE_URL": obj["db_url"], "DEFINITIONS_DIR": obj.get("definitions_dir")}
+    # the development server speaks plain http: a Secure cookie would never come back to it
+    # (behind TLS, run the app under a real server, where SESSION_COOKIE_SECURE stays true)
+    app = create_app({**settings, "SESSION_COOKIE_SECURE": False})
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
@@ -445,7 +448,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 @handle_errors
 def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
     """Create demo engagements across the stages (into an empty store) and run Baton."""
-    from workflows.demo import seed_demo
+    from workflows.demo import DEMO_PASSWORD, seed_demo
     from workflows.people import list_users
 
     services = _services(ctx)
@@ -459,13 +462,14 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
     for row in users:
         table.add_row(*(_e(v) for v in row))
     console.print(table)
-    console.print("Act as one of them with --as: e.g. `baton tasks --for ana`,")
+    console.print(f"Each of them logs in with the password [bold]{DEMO_PASSWORD}[/bold] (demo data only).")
+    console.print("At the command line act as one of them with --as: e.g. `baton tasks --for ana`,")
     console.print('`baton complete 3 pitch_outcome --as ana --data \'{"pitch_decision": "won"}\'`.')
+    console.print("Scripts use the JSON API with a token: `baton tokens issue ana --name demo`.")
     if seed_only:
         return
     console.print(f"\n[bold]Baton is running at http://{host}:{port}/[/bold]")
-    console.print("The pages are read-only until the HTTP API and its logins land; work the tasks")
-    console.print("with `baton tasks`, `baton claim` and `baton complete --as USER` meanwhile.\n")
+    console.print(f"The JSON API is described at http://{host}:{port}/api/docs.\n")
     _serve(ctx, host, port)
 
 

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from workflows.agency import ROLES
+from workflows.auth import issue_token, list_tokens, revoke_token, set_password
 from workflows.effort import effort_totals, log_effort
 from workflows.engagements import claim_task, get_engagement, reassign_task, unclaim_task
 from workflows.leads import set_lead
@@ -111,6 +112,78 @@ def users_lead(ctx: click.Context, username: str, role: str, lead: bool, actor: 
         set_lead(session, services, username, role, lead=lead, actor=actor or "")
     verb = "now leads" if lead else "no longer leads"
     console.print(f"{_e(username)} {verb} the {role.replace('_', ' ')}s")
+
+
+@users.command("password")
+@click.argument("username")
+@click.password_option(
+    "--password",
+    prompt="New password",
+    help="The new password (prompted, hidden, twice, when not given; prefer the prompt).",
+)
+@click.pass_context
+@handle_errors
+def users_password(ctx: click.Context, username: str, password: str) -> None:
+    """Set USERNAME's password for logging in to the web pages (their open sessions end)."""
+    with unit_of_work(ctx) as session:
+        set_password(session, username, password)
+    console.print(f"password set for {_e(username)}")
+
+
+# -- API tokens ----------------------------------------------------------------------------
+
+
+@click.group()
+def tokens() -> None:
+    """Personal API tokens (Authorization: Bearer ...) for scripts and integrations."""
+
+
+@tokens.command("issue")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for, e.g. 'ci' or 'crm-sync'.")
+@click.pass_context
+@handle_errors
+def tokens_issue(ctx: click.Context, username: str, name: str) -> None:
+    """Issue a token acting as USERNAME; its secret is printed once, keep it safe."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        issued = issue_token(session, services, username, name=name)
+        token_id = issued.token.id
+    console.print(f"token {token_id} ({_e(name)}) for {_e(username)}; it is shown only now:")
+    click.echo(issued.secret)
+
+
+@tokens.command("list")
+@click.argument("username")
+@click.pass_context
+@handle_errors
+def tokens_list(ctx: click.Context, username: str) -> None:
+    """List USERNAME's tokens (never their secrets)."""
+    with unit_of_work(ctx, write=False) as session:
+        table = Table("id", "name", "starts with", "created", "last used", "revoked")
+        for token in list_tokens(session, username):
+            table.add_row(
+                str(token.id),
+                _e(token.name),
+                _e(token.hint) + "…",
+                token.created_at.strftime("%Y-%m-%d %H:%M"),
+                token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never",
+                token.revoked_at.strftime("%Y-%m-%d %H:%M") if token.revoked_at else "",
+            )
+        console.print(table)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+@handle_errors
+def tokens_revoke(ctx: click.Context, token_id: int) -> None:
+    """Revoke token TOKEN_ID: it stops working at once."""
+    services = _services(ctx)
+    with unit_of_work(ctx) as session:
+        token = revoke_token(session, services, token_id)
+        owner = token.user.username
+    console.print(f"revoked token {token_id} of {_e(owner)}")
 
 
 # -- teams ---------------------------------------------------------------------------------
@@ -304,4 +377,4 @@ def effort(
         console.print(f"  {_e(total.lane or '—')} / {_e(total.stage or '—')}: {total.hours:g} h")
 
 
-COMMANDS = (users, team, claim, unclaim, reassign, cover, covers, effort)
+COMMANDS = (users, tokens, team, claim, unclaim, reassign, cover, covers, effort)

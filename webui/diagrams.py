@@ -1,11 +1,11 @@
 """Diagram pages and their JSON: the engagement viewer, definition versions, and the editor.
 
-Who may use what (the login and role checks are added with authentication):
+Who may use what (every route needs a login: `webui.auth` refuses the anonymous first):
 
 - viewing (GET: engagement diagram, definitions list, a version, its BPMN): everyone logged in;
 - editing (GET /definitions/<id>/edit, /definitions/new, /definitions/<id>/source; POST
-  /definitions/validate and /definitions/deploy): ops leads. The POST routes take JSON bodies,
-  so a CSRF header check fits in front of them.
+  /definitions/validate and /definitions/deploy): ops leads, checked by the service layer
+  (`workflows.access`). The POST routes take JSON with the session's CSRF token in a header.
 """
 
 from __future__ import annotations
@@ -17,19 +17,21 @@ from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.wrappers import Response as BaseResponse
 
 from engine.errors import ConflictError, DefinitionError, LintIssue, NotFoundError
+from workflows.access import VALIDATE_DEFINITION, authorize
+from workflows.catalog import deploy_definition, validate_definition
 from workflows.diagrams import (
     VersionSummary,
     check_process_id,
-    deploy_definition,
     diagram_state,
     editor_source,
     editor_vocabulary,
     engagements_on,
     get_version,
     list_versions,
-    validate_definition,
 )
+from workflows.people import PermissionDenied
 
+from .auth import current_user
 from .services import get_services
 
 bp = Blueprint("diagrams", __name__)
@@ -71,6 +73,16 @@ def _json_body(schema: Schema) -> dict[str, Any]:
     except ValidationError as exc:
         abort(_error(400, "invalid request", fields=exc.messages))
     return data
+
+
+def _require_editor(*, json: bool = False) -> None:
+    """Refuse (403) anyone who may not validate and deploy definitions."""
+    svc = get_services()
+    try:
+        with svc.db.unit_of_work(write=False) as session:
+            authorize(session, current_user().username, VALIDATE_DEFINITION)
+    except PermissionDenied as exc:
+        abort(_error(403, str(exc)) if json else 403)
 
 
 def _error(status: int, message: str, **extra: Any) -> Response:
@@ -116,6 +128,7 @@ def _definitions_page(error: str | None = None) -> str:
 @bp.get("/definitions/new")
 def new_definition() -> BaseResponse | tuple[str, int]:
     """Open the editor on a new process id (a blank process unless it is deployed already)."""
+    _require_editor()
     process_id = (request.args.get("process_id") or "").strip()
     try:
         check_process_id(process_id)
@@ -161,6 +174,7 @@ def definition_xml(process_id: str, version: int) -> Response:
 @bp.get("/definitions/<process_id>/edit")
 def edit_definition(process_id: str) -> str:
     """The modeler on the latest version of a process (or a blank one)."""
+    _require_editor()
     try:
         check_process_id(process_id)
     except ValueError:
@@ -179,6 +193,7 @@ def edit_definition(process_id: str) -> str:
 @bp.get("/definitions/<process_id>/source")
 def definition_source(process_id: str) -> Response:
     """JSON: what the editor opens (the latest version's XML, or a blank process)."""
+    _require_editor(json=True)
     svc = get_services()
     try:
         with svc.db.unit_of_work(write=False) as session:
@@ -191,8 +206,11 @@ def definition_source(process_id: str) -> Response:
 @bp.post("/definitions/validate")
 def validate_xml() -> Response:
     """JSON in {xml}; out {valid, issues: [{element_id, message, code}]}. Nothing is stored."""
+    _require_editor(json=True)
     body = _json_body(ValidateBody())
-    issues = validate_definition(get_services(), body["xml"].encode("utf-8"))
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        issues = validate_definition(session, svc, body["xml"], actor=current_user().username)
     return jsonify({"valid": not issues, "issues": _issues_json(issues)})
 
 
@@ -200,13 +218,14 @@ def validate_xml() -> Response:
 def deploy_xml() -> Response:
     """JSON in {xml, note}; 201 with the new version, 200 when identical to a deployed one,
     422 with the issues when refused (nothing stored), 409 when another deploy raced it."""
+    _require_editor(json=True)
     body = _json_body(DeployBody())
     svc = get_services()
     try:
         with svc.db.unit_of_work() as session:
             row, created = deploy_definition(
-                session, svc, body["xml"].encode("utf-8"), note=body["note"], actor=None
-            )  # actor: the logged-in ops lead, once authentication is in
+                session, svc, body["xml"], note=body["note"].strip(), actor=current_user().username
+            )
             result = {"process_id": row.process_id, "version": row.version, "created": created}
     except DefinitionError as exc:
         return _error(

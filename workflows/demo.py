@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .agency import ACCOUNT_MANAGER, ADMIN, LEADERSHIP, OPS_LEAD, PROJECT_MANAGER, RESOURCE_MANAGER
+from .auth import set_password
 from .engagements import complete_task, deploy_all, find_open_task, get_engagement, start_engagement
 from .models import Engagement, User
 from .people import add_user, list_users
@@ -30,6 +31,9 @@ class DemoUser:
         """A reserved-domain address (nothing is ever sent there)."""
         return f"{self.username}@agency.example"
 
+
+# every demo person logs in with it (printed by `baton demo`; never use the demo data for real work)
+DEMO_PASSWORD = "baton-demo"
 
 DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("ana", "Ana Alvarez", (ACCOUNT_MANAGER,)),
@@ -74,23 +78,32 @@ DEMO: tuple[DemoEngagement, ...] = (
 )
 
 
-def seed_users(session: Session, services: Services) -> list[User]:
+def seed_users(session: Session, services: Services, *, password: str | None = None) -> list[User]:
     """Create the demo agency's people (those missing), alex leading the AMs and priya the PMs;
-    returns every user."""
-    existing = set(session.scalars(select(User.username)))
+    returns every user.
+
+    Args:
+        session: the unit of work.
+        services: Baton's services.
+        password: give it to every demo person who has no password yet (argon2 takes
+            tens of milliseconds per hash, so the tests that need no login pass none).
+    """
+    existing = {u.username: u for u in session.scalars(select(User))}
     for person in DEMO_USERS:
-        if person.username not in existing:
+        user = existing.get(person.username)
+        if user is None:
             user = add_user(
                 session, services, person.username, name=person.name, roles=person.roles, email=person.email
             )
             for held in user.roles:
                 held.lead = held.role in person.leads
-    session.flush()
+        if password is not None and user.password_hash is None:
+            set_password(session, person.username, password)
     return list_users(session)
 
 
 def seed_demo(session: Session, services: Services, *, actor: str = "olga") -> list[Engagement]:
-    """Deploy the definitions, add the demo people, and create the demo engagements.
+    """Deploy the definitions, add the demo people (password `DEMO_PASSWORD`), create the engagements.
 
     Engagements are only created into a store that has none. Every step is completed by
     the person it is assigned to (the engagement's AM or PM).
@@ -99,7 +112,7 @@ def seed_demo(session: Session, services: Services, *, actor: str = "olga") -> l
         The engagements created (empty when the store already had engagements).
     """
     deploy_all(session, services, note="demo")
-    seed_users(session, services)
+    seed_users(session, services, password=DEMO_PASSWORD)
     if session.scalar(select(func.count()).select_from(Engagement)):
         return []
     created = []

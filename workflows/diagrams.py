@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from engine.definitions import read_forms_dir
-from engine.errors import LintIssue, NotFoundError
+from engine.errors import NotFoundError
 from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
 
 from .agency import ACCOUNT_MANAGER, AM_LANE, PM_LANE, PROJECT_MANAGER, ROLES, STAGES
@@ -323,26 +323,3 @@ def editor_vocabulary(services: Services) -> dict[str, list[str]]:
 def _forms(services: Services) -> dict[str, str]:
     # forms are not edited here: a definition takes them from the definitions folder, as deploys do
     return read_forms_dir(services.definitions_dir / "forms")
-
-
-def validate_definition(services: Services, bpmn: bytes) -> list[LintIssue]:
-    """Parse and lint a BPMN document without deploying it (an empty list: it may be deployed).
-
-    The document is parsed safely (`engine.xmlsafe`) and takes the forms of the definitions folder.
-    """
-    return services.definitions.validate(bpmn, _forms(services))
-
-
-def deploy_definition(
-    session: Session, services: Services, bpmn: bytes, *, note: str = "", actor: str | None = None
-) -> tuple[DefinitionVersion, bool]:
-    """Deploy a BPMN document (edited or uploaded) as a new version of its process.
-
-    Returns:
-        The version, and whether it is new (identical content returns the existing one).
-
-    Raises:
-        DefinitionError: the document is refused, with every issue found; nothing is stored.
-        ConflictError: another deployment of the same process raced this one.
-    """
-    return services.definitions.deploy(session, bpmn, _forms(services), note=note.strip(), actor=actor)

@@ -285,16 +285,23 @@ def add_cover(
     return row
 
 
+_AWAY, _COVERING = aliased(User), aliased(User)
+# built once: inboxes and access checks ask on every request
+_COVERED = (
+    select(_AWAY.username)
+    .join(Cover, Cover.user_id == _AWAY.id)
+    .join(_COVERING, _COVERING.id == Cover.cover_id)
+    .where(
+        _COVERING.username == bindparam("username"),
+        Cover.starts_on <= bindparam("day"),
+        Cover.ends_on >= bindparam("day"),
+    )
+)
+
+
 def covered_by(session: Session, username: str, day: date) -> set[str]:
     """Whom `username` covers on `day`."""
-    away, cover = aliased(User), aliased(User)
-    stmt = (
-        select(away.username)
-        .join(Cover, Cover.user_id == away.id)
-        .join(cover, cover.id == Cover.cover_id)
-        .where(cover.username == username, Cover.starts_on <= day, Cover.ends_on >= day)
-    )
-    return set(session.scalars(stmt))
+    return set(session.scalars(_COVERED, {"username": username, "day": day}))
 
 
 def list_covers(session: Session, *, on: date | None = None) -> list[Cover]:

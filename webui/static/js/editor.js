@@ -73,7 +73,12 @@
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      headers: {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        // the session's CSRF token (base.html puts it in a meta tag)
+        "X-CSRFToken": (document.querySelector('meta[name="csrf-token"]') || {}).content || ""
+      },
       body: JSON.stringify(body)
     }).then(function (r) {
       return r.json().catch(function () { return { error: "HTTP " + r.status }; })

@@ -1,0 +1,297 @@
+"""Every route of the app, called by every role and by nobody, answers the status it should.
+
+The routes come from the Flask url_map: a route added without an expectation here fails
+`test_every_route_has_an_expectation`. Each role is a demo person: olga (ops lead), ana (account
+manager), pete (project manager), rita (resource manager), lee (leadership), adam (admin). Pages
+are called with a logged-in browser session, the API with the person's token. Changes act on
+objects made fresh for each call (an engagement whose pitch task is with ana, a token of
+pete's...), so one role's success never changes what the next one meets.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tests.api_support import ROOT, csrf_from, make_app, start, token_for
+from workflows import samples as stories
+from workflows.auth import issue_token
+from workflows.demo import seed_users
+from workflows.engagements import claim_task
+from workflows.services import Services
+
+PASSWORD = "permissions walk"
+PEOPLE = {
+    "ops_lead": "olga",
+    "account_manager": "ana",
+    "project_manager": "pete",
+    "resource_manager": "rita",
+    "leadership": "lee",
+    "admin": "adam",
+}
+ROLES = (*PEOPLE, "anonymous")
+FAST_TRACK = (ROOT / "definitions" / "fast_track.bpmn").read_text(encoding="utf-8")
+SLOWER_QC = FAST_TRACK.replace('value="4bh"', 'value="5bh"', 1)  # a new version to deploy
+EVEN_SLOWER_QC = FAST_TRACK.replace('value="4bh"', 'value="6bh"', 1)  # another, from the editor
+_names = itertools.count(1)
+
+
+def everyone(status: int, anonymous: int = 401) -> dict[str, int]:
+    """Every role gets `status`; nobody logged in gets `anonymous`."""
+    return {**dict.fromkeys(PEOPLE, status), "anonymous": anonymous}
+
+
+def only(status: int, *roles: str, others: int = 403) -> dict[str, int]:
+    """`roles` get `status`, the other roles `others`, nobody logged in 401."""
+    return {**{r: status if r in roles else others for r in PEOPLE}, "anonymous": 401}
+
+
+def editors(status: int) -> dict[str, int]:
+    """Ops leads get `status`, the other roles 403, nobody logged in is sent to the login page."""
+    return {**only(status, "ops_lead"), "anonymous": 302}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A call of one route: its URL (with {placeholders}), body, and the status per role."""
+
+    url: str
+    expect: dict[str, int]
+    body: Any = None
+    fresh: str | None = None  # what each call needs made anew: engagement, claimed, token
+    page: bool = False  # a page (session cookie, form post) rather than the API (token, JSON)
+    form: dict[str, str] = field(default_factory=dict)
+
+
+API = "/api/v1"
+TASK = API + "/engagements/{engagement}/tasks/pitch_prepare"
+# (endpoint, method) -> the case
+CASES: dict[tuple[str, str], Case] = {
+    # pages
+    ("pages.index", "GET"): Case("/", everyone(200, anonymous=302), page=True),
+    # diagrams: everyone logged in looks; only ops leads edit, validate and deploy
+    ("diagrams.engagement_diagram", "GET"): Case(
+        "/engagements/{engagement}/diagram", everyone(200, anonymous=302), page=True
+    ),
+    ("diagrams.definitions", "GET"): Case("/definitions", everyone(200, anonymous=302), page=True),
+    ("diagrams.definition_version", "GET"): Case(
+        "/definitions/fast_track/versions/1", everyone(200, anonymous=302), page=True
+    ),
+    ("diagrams.definition_xml", "GET"): Case(
+        "/definitions/fast_track/versions/1.bpmn", everyone(200, anonymous=302), page=True
+    ),
+    ("diagrams.new_definition", "GET"): Case(
+        "/definitions/new?process_id=brand_new", editors(302), page=True
+    ),
+    ("diagrams.edit_definition", "GET"): Case("/definitions/fast_track/edit", editors(200), page=True),
+    ("diagrams.definition_source", "GET"): Case("/definitions/fast_track/source", editors(200), page=True),
+    ("diagrams.validate_xml", "POST"): Case(
+        "/definitions/validate", editors(200), page=True, body={"xml": "{fast_track}"}
+    ),
+    ("diagrams.deploy_xml", "POST"): Case(
+        "/definitions/deploy", editors(201), page=True, body={"xml": "{even_slower_qc}", "note": "slower QC"}
+    ),
+    ("pages.engagement", "GET"): Case("/engagements/{engagement}", everyone(200, anonymous=302), page=True),
+    ("pages.healthz", "GET"): Case("/healthz", everyone(200, anonymous=200), page=True),
+    ("static", "GET"): Case("/static/baton.css", everyone(200, anonymous=200), page=True),
+    ("auth.login", "GET"): Case("/login", everyone(302, anonymous=200), page=True),
+    ("auth.login", "POST"): Case(
+        "/login", everyone(302, anonymous=401), page=True, form={"username": "{me}", "password": "{password}"}
+    ),
+    ("auth.logout", "POST"): Case("/logout", everyone(302, anonymous=302), page=True, fresh="session"),
+    ("api-docs.openapi_json", "GET"): Case("/api/openapi.json", everyone(200, anonymous=200)),
+    ("api_docs.page", "GET"): Case("/api/docs", everyone(200, anonymous=200)),
+    # definitions
+    ("definitions.index", "GET"): Case(API + "/definitions", everyone(200)),
+    ("definitions.versions", "GET"): Case(API + "/definitions/fast_track/versions", everyone(200)),
+    ("definitions.version", "GET"): Case(API + "/definitions/fast_track/versions/1", everyone(200)),
+    ("definitions.bpmn", "GET"): Case(API + "/definitions/fast_track/versions/1/bpmn", everyone(200)),
+    ("definitions.validate", "POST"): Case(
+        API + "/definitions/validate", only(200, "ops_lead"), body={"bpmn": "{fast_track}"}
+    ),
+    ("definitions.deploy", "POST"): Case(
+        API + "/definitions", only(201, "ops_lead"), body={"bpmn": "{slower_qc}"}
+    ),
+    # engagements
+    ("engagements.index", "GET"): Case(API + "/engagements", everyone(200)),
+    ("engagements.start", "POST"): Case(
+        API + "/engagements",
+        only(201, "account_manager", "ops_lead", "admin"),
+        body={"client": "Acme", "name": "Rebrand", "account_manager": "ana", "project_manager": "pete"},
+    ),
+    ("engagements.show", "GET"): Case(API + "/engagements/{engagement}", everyone(200)),
+    ("engagements.change_team", "PATCH"): Case(
+        API + "/engagements/{engagement}/team",
+        only(200, "ops_lead", "admin"),
+        body={"project_manager": "priya"},
+        fresh="engagement",
+    ),
+    ("engagements.cancel", "POST"): Case(
+        API + "/engagements/{engagement}/cancel",
+        only(200, "ops_lead", "admin"),
+        body={"reason": "client paused"},
+        fresh="engagement",
+    ),
+    # tasks
+    ("tasks.index", "GET"): Case(API + "/tasks?view=lanes", everyone(200)),
+    ("tasks.show", "GET"): Case(TASK, everyone(200)),
+    ("tasks.claim", "POST"): Case(TASK + "/claim", only(200, "account_manager"), fresh="engagement"),
+    # ana holds the claim: she, an ops lead or an admin may release it
+    ("tasks.unclaim", "DELETE"): Case(
+        TASK + "/claim", only(200, "account_manager", "ops_lead", "admin"), fresh="claimed"
+    ),
+    ("tasks.reassign", "POST"): Case(
+        TASK + "/reassign", only(200, "ops_lead", "admin"), body={"assignee": "alex"}, fresh="engagement"
+    ),
+    ("tasks.complete", "POST"): Case(
+        TASK + "/complete", only(200, "account_manager"), body={"data": "{pitch_prepare}"}, fresh="engagement"
+    ),
+    ("tasks.effort", "POST"): Case(
+        TASK + "/effort", only(201, "account_manager"), body={"hours": 1.5}, fresh="engagement"
+    ),
+    # users
+    ("users.index", "GET"): Case(API + "/users", everyone(200)),
+    ("users.add", "POST"): Case(
+        API + "/users",
+        only(201, "admin"),
+        body={"username": "{new_user}", "name": "New", "roles": ["leadership"]},
+    ),
+    ("users.show", "GET"): Case(API + "/users/priya", everyone(200)),
+    ("users.change", "PATCH"): Case(API + "/users/priya", only(200, "admin"), body={"name": "Priya S."}),
+    ("users.password", "PUT"): Case(
+        API + "/users/priya/password", only(204, "admin"), body={"password": "{password}"}
+    ),
+    ("users.me", "GET"): Case(API + "/me", everyone(200)),
+    ("users.tokens", "GET"): Case(API + "/me/tokens", everyone(200)),
+    ("users.new_token", "POST"): Case(API + "/me/tokens", everyone(201), body={"name": "script"}),
+    # pete's token: he and an admin may revoke it; to anyone else it does not exist
+    ("users.drop_token", "DELETE"): Case(
+        API + "/me/tokens/{token}", only(204, "project_manager", "admin", others=404), fresh="token"
+    ),
+}
+
+
+def routes_of(app: Flask) -> set[tuple[str, str]]:
+    """(endpoint, method) of every route the app serves."""
+    return {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+
+
+class Walk:
+    """The app, a logged-in session and a token per person, and fresh objects on demand."""
+
+    def __init__(self, app: Flask, services: Services) -> None:
+        self.app = app
+        self.services = services
+        self.tokens = {role: token_for(services, username) for role, username in PEOPLE.items()}
+        self.sessions = {role: self.log_in(username) for role, username in PEOPLE.items()}
+        self.engagement = start(services)
+
+    def log_in(self, username: str) -> FlaskClient:
+        client = self.app.test_client()
+        token = csrf_from(client.get("/login").get_data(as_text=True))
+        form = {"username": username, "password": PASSWORD, "csrf_token": token}
+        assert client.post("/login", data=form).status_code == 302
+        return client
+
+    def values(self, case: Case, role: str) -> dict[str, Any]:
+        """What the placeholders of a case stand for, made fresh when the case says so."""
+        engagement = self.engagement
+        if case.fresh in ("engagement", "claimed"):
+            engagement = start(self.services)
+        if case.fresh == "claimed":
+            with self.services.db.unit_of_work() as session:
+                claim_task(session, self.services, engagement, "pitch_prepare", actor="ana")
+        values: dict[str, Any] = {
+            "engagement": engagement,
+            "me": PEOPLE.get(role, "nobody"),
+            "password": PASSWORD,
+            "new_user": f"newcomer{next(_names)}",
+            "fast_track": FAST_TRACK,
+            "slower_qc": SLOWER_QC,
+            "even_slower_qc": EVEN_SLOWER_QC,
+            "pitch_prepare": stories.pitch_prepare(),
+        }
+        if case.fresh == "token":
+            with self.services.db.unit_of_work() as session:
+                values["token"] = issue_token(session, self.services, "pete", name="to revoke").token.id
+        return values
+
+    def call(self, method: str, case: Case, role: str) -> TestResponse:
+        values = self.values(case, role)
+        url = case.url.format(**values)
+        if case.page:
+            return self._page(method, url, case, role, values)
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role in self.tokens else {}
+        body = _fill(case.body, values) if case.body is not None else None
+        return self.app.test_client().open(url, method=method, json=body, headers=headers)
+
+    def _page(self, method: str, url: str, case: Case, role: str, values: dict[str, Any]) -> TestResponse:
+        if role == "anonymous":
+            client = self.app.test_client()
+        elif case.fresh == "session":  # logging out ends the session: use a session of its own
+            client = self.log_in(PEOPLE[role])
+        else:
+            client = self.sessions[role]
+        if method == "GET":
+            return client.get(url)
+        page = client.get("/login" if role == "anonymous" else "/").get_data(as_text=True)
+        if case.body is not None:  # the editor's JSON posts carry the session's CSRF token in a header
+            body = _fill(case.body, values)
+            return client.post(url, json=body, headers={"X-CSRFToken": csrf_from(page)})
+        form = {k: v.format(**values) for k, v in case.form.items()}
+        if role == "anonymous" and "password" in form:
+            form["password"] = "not the password"
+        return client.post(url, data={**form, "csrf_token": csrf_from(page)})
+
+
+def _fill(template: Any, values: dict[str, Any]) -> Any:
+    """A JSON body with its "{placeholder}" strings replaced (by any JSON value)."""
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_fill(v, values) for v in template]
+    if isinstance(template, str) and template.startswith("{") and template.endswith("}"):
+        return values[template[1:-1]]
+    return template
+
+
+@pytest.fixture
+def app(deployed: Services, database_url: str) -> Flask:
+    return make_app(deployed, database_url)
+
+
+@pytest.fixture
+def walk(app: Flask, deployed: Services) -> Walk:
+    with deployed.db.unit_of_work() as session:
+        seed_users(session, deployed, password=PASSWORD)
+    return Walk(app, deployed)
+
+
+def test_every_route_has_an_expectation(app: Flask) -> None:
+    served = routes_of(app)
+    assert served - set(CASES) == set(), "routes without an expected status per role"
+    assert set(CASES) - served == set(), "expectations for routes that no longer exist"
+    assert all(set(case.expect) == set(ROLES) for case in CASES.values())
+
+
+def test_every_route_answers_every_role_as_expected(walk: Walk) -> None:
+    wrong: list[str] = []
+    for (endpoint, method), case in sorted(CASES.items()):
+        for role in ROLES:
+            response = walk.call(method, case, role)
+            if response.status_code != case.expect[role]:
+                detail = response.get_data(as_text=True)[:160].replace("\n", " ")
+                got, want = response.status_code, case.expect[role]
+                wrong.append(f"{method} {endpoint} as {role}: {got}, not {want} ({detail})")
+    assert wrong == [], "\n".join(wrong)

@@ -1,0 +1,165 @@
+"""Process definitions: list, versions, BPMN XML, validate without deploying, deploy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from engine.models import DefinitionVersion
+from workflows.catalog import (
+    definition_version,
+    definition_versions,
+    deploy_definition,
+    list_definitions,
+    validate_definition,
+)
+
+from .common import INT_MAX, actor, problems, text, work
+
+blp = Blueprint(
+    "definitions",
+    __name__,
+    url_prefix="/api/v1/definitions",
+    description="BPMN process definitions: read by anyone, validated and deployed by ops leads.",
+)
+MAX_BPMN = 5 * 1024 * 1024
+
+
+class DefinitionSchema(Schema):
+    """One deployed, immutable version of a process."""
+
+    process_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    name = fields.String(required=True)
+    content_hash = fields.String(required=True)
+    note = fields.String()
+    deployed_by = fields.String(allow_none=True)
+    deployed_at = fields.DateTime(required=True)
+    forms = fields.Function(
+        lambda row: sorted(row.forms),
+        metadata={"type": "array", "items": {"type": "string"}, "description": "the forms it carries"},
+    )
+
+
+class DeployedSchema(Schema):
+    """A deployment's outcome."""
+
+    definition = fields.Nested(DefinitionSchema, required=True)
+    created = fields.Boolean(required=True, metadata={"description": "false: identical content was there"})
+
+
+class SourceSchema(Schema):
+    """A BPMN document, with the JSON Schema forms it references."""
+
+    bpmn = text(max_length=MAX_BPMN, required=True, blank=False, metadata={"description": "BPMN 2.0 XML"})
+    forms = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "form file name -> JSON Schema; default: the server's forms folder"},
+    )
+    filename = text(max_length=200, load_default="definition.bpmn")
+
+
+class DeploySchema(SourceSchema):
+    """A definition to deploy."""
+
+    note = text(max_length=2000, load_default="", metadata={"description": "what changed in this version"})
+
+
+class IssueSchema(Schema):
+    """A problem found in a definition."""
+
+    element = fields.String(allow_none=True, metadata={"description": "the BPMN element concerned"})
+    message = fields.String(required=True)
+    code = fields.String(required=True)
+
+
+class ValidationSchema(Schema):
+    """A validation's outcome."""
+
+    valid = fields.Boolean(required=True)
+    issues = fields.List(fields.Nested(IssueSchema), required=True)
+
+
+@blp.get("")
+@blp.response(200, DefinitionSchema(many=True))
+@problems(blp)
+def index() -> Any:
+    """The latest version of every deployed process."""
+    with work() as (session, services):
+        return list_definitions(session, services, actor=actor())
+
+
+@blp.get("/<process_id>/versions")
+@blp.response(200, DefinitionSchema(many=True))
+@problems(blp, 404)
+def versions(process_id: str) -> Any:
+    """Every version of a process, newest first."""
+    with work() as (session, services):
+        return definition_versions(session, services, process_id, actor=actor())
+
+
+@blp.get(f"/<process_id>/versions/<int(max={INT_MAX}):version>")
+@blp.response(200, DefinitionSchema)
+@problems(blp, 404)
+def version(process_id: str, version: int) -> Any:
+    """One version of a process."""
+    with work() as (session, services):
+        return definition_version(session, services, process_id, version, actor=actor())
+
+
+@blp.get(f"/<process_id>/versions/<int(max={INT_MAX}):version>/bpmn")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "the version's BPMN 2.0 XML",
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        }
+    }
+)
+@problems(blp, 404)
+def bpmn(process_id: str, version: int) -> Response:
+    """The BPMN XML of one version, as deployed."""
+    with work() as (session, services):
+        row: DefinitionVersion = definition_version(session, services, process_id, version, actor=actor())
+        xml = row.bpmn_xml
+    return Response(xml, mimetype="application/xml")
+
+
+@blp.post("/validate")
+@blp.arguments(SourceSchema)
+@blp.response(200, ValidationSchema)
+@problems(blp, 400, 403, 422)
+def validate(args: dict[str, Any]) -> Any:
+    """Check a definition without deploying it (ops leads): every problem, tied to its element."""
+    with work() as (session, services):
+        issues = validate_definition(
+            session, services, args["bpmn"], args.get("forms"), actor=actor(), filename=args["filename"]
+        )
+    return {
+        "valid": not issues,
+        "issues": [{"element": i.element_id, "message": i.message, "code": i.code} for i in issues],
+    }
+
+
+@blp.post("")
+@blp.arguments(DeploySchema)
+@blp.response(201, DeployedSchema, description="a new version")
+@blp.alt_response(200, schema=DeployedSchema, description="identical content: the existing version")
+@problems(blp, 400, 403, 409, 422)
+def deploy(args: dict[str, Any]) -> Any:
+    """Deploy a new immutable version (ops leads); running engagements stay on theirs."""
+    with work(write=True) as (session, services):
+        row, created = deploy_definition(
+            session,
+            services,
+            args["bpmn"],
+            args.get("forms"),
+            actor=actor(),
+            note=args["note"],
+            filename=args["filename"],
+        )
+    return {"definition": row, "created": created}, 201 if created else 200
