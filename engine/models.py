@@ -99,6 +99,8 @@ class WorkflowInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_event: Mapped[str | None] = mapped_column(String(200))
+    # current values of the workflow variables the definition names as facts (engine.facts)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # SQLAlchemy adds "AND revision = :loaded" to every UPDATE and bumps it: optimistic locking.
     __mapper_args__ = {"version_id_col": revision}
