@@ -9,16 +9,15 @@ report and never load a workflow. Effort is priced at the rate card as in `repor
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from engine.models import WorkflowInstance
 
-from .agency import AM_LANE, PM_LANE
+from .agency import AM_LANE, LANE_ROLES, PM_LANE
 from .models import Effort, Engagement
 from .report_costs import RateCard, rate_card
 from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
@@ -115,34 +114,53 @@ def budget_report(
     card = rates or rate_card(services)
     keys = [Engagement.id, Engagement.name] if by == "engagement" else [Engagement.client]
     scope = _engagements(filters).where(BUDGET.is_not(None))
-    over = case((func.coalesce(COST_TO_DATE, 0) > BUDGET * ALERT_RATIO, 1), else_=0)
-    totals = scope.with_only_columns(
-        *keys, func.count(), func.sum(BUDGET), func.sum(func.coalesce(COST_TO_DATE, 0)), func.sum(over)
-    ).group_by(*keys)
-    ids = scope.with_only_columns(Engagement.id).scalar_subquery()
-    efforts = (
-        select(*keys, Effort.lane, func.sum(Effort.hours))
-        .join(Engagement, Engagement.id == Effort.engagement_id)
-        .where(Effort.engagement_id.in_(ids))
-        .group_by(*keys, Effort.lane)
+    # effort priced in SQL: one row per engagement, the rate card as a CASE on the lane
+    rated = {lane: card.rates[role] for lane, role in LANE_ROLES.items() if role in card.rates}
+    rate = case(rated, value=Effort.lane, else_=card.default) if rated else literal(card.default)
+    priced = (
+        select(
+            Effort.engagement_id.label("engagement_id"),
+            func.sum(Effort.hours * rate).label("cost"),
+            *(
+                func.sum(case((Effort.lane == lane, Effort.hours * rate), else_=0)).label(lane)
+                for lane in rated
+            ),
+            func.sum(case((rate.is_(None), 1), else_=0)).label("unrated"),
+        )
+        .group_by(Effort.engagement_id)
+        .subquery()
     )
-    lanes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for row in session.execute(efforts):
-        *names, lane, hours = row
-        lanes[_key(names)][lane or UNSET] += float(hours) * card.rate_for_lane(lane)
+    over = case((func.coalesce(COST_TO_DATE, 0) > BUDGET * ALERT_RATIO, 1), else_=0)
+    totals = (
+        scope.outerjoin(priced, priced.c.engagement_id == Engagement.id)
+        .with_only_columns(
+            *keys,
+            func.count(),
+            func.sum(BUDGET),
+            func.sum(func.coalesce(COST_TO_DATE, 0)),
+            func.sum(over),
+            func.sum(priced.c.cost),
+            *(func.sum(priced.c[lane]) for lane in rated),
+            func.sum(priced.c.unrated),
+        )
+        .group_by(*keys)
+        .order_by(*keys)
+    )
     lines = []
     for row in session.execute(totals):
-        *names, count, budget, cost, n_over = row
-        key = _key(names)
-        lane_costs = {lane: round(value, 2) for lane, value in sorted(lanes.get(key, {}).items())}
+        names, (count, budget, cost, n_over, effort, *lane_sums, unrated) = row[: len(keys)], row[len(keys) :]
+        if unrated:
+            raise ValueError(
+                "effort logged in a lane without a rate: add it to the rate card or set a default"
+            )
         lines.append(
             BudgetLine(
-                key=key,
+                key=_key(list(names)),
                 engagements=int(count),
                 budget=float(budget or 0),
                 cost_to_date=float(cost or 0),
-                effort_cost=round(sum(lane_costs.values()), 2),
-                lane_costs=lane_costs,
+                effort_cost=round(float(effort or 0), 2),
+                lane_costs={lane: round(float(v), 2) for lane, v in zip(rated, lane_sums, strict=True) if v},
                 over_threshold=int(n_over or 0),
                 currency=card.currency,
             )

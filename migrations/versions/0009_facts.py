@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0009"
 down_revision: str | Sequence[str] | None = "0006"
@@ -21,7 +22,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # instances started before keep NULL until a step changes one of their facts
     with op.batch_alter_table("workflow_instance") as batch:
-        batch.add_column(sa.Column("facts", sa.JSON(), nullable=True))
+        batch.add_column(
+            sa.Column("facts", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True)
+        )
 
 
 def downgrade() -> None:
