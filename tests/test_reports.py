@@ -29,7 +29,7 @@ import csv
 import io
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,14 @@ from workflows.engagements import complete_task, deploy_file, get_engagement, st
 from workflows.report_costs import cost_report, load_rates, rework_cost
 from workflows.report_flow import handoff_report, throughput_report
 from workflows.report_workload import load_capacity, workload_report
-from workflows.reports import ReportFilter, percentile, rework_report, sla_report, time_report
+from workflows.reports import (
+    BusinessTimeline,
+    ReportFilter,
+    percentile,
+    rework_report,
+    sla_report,
+    time_report,
+)
 from workflows.services import Services
 
 TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
@@ -368,3 +375,18 @@ def test_a_capacity_table_must_give_positive_hours(tmp_path: Path) -> None:
     card.write_text("[capacity]\ndefault = 35\n[capacity.roles]\nproject_manager = 20\n")
     table = load_capacity(card)
     assert (table.for_lane(AM_LANE), table.for_lane(PM_LANE), table.for_lane("Studio")) == (35, 20, 35)
+
+
+def test_the_business_timeline_agrees_with_the_calendar_across_weekends_holidays_and_dst(
+    services: Services,
+) -> None:
+    calendar = services.calendar
+    timeline = BusinessTimeline(calendar)
+    # every 997 minutes through 2026 and into 2027: all hours of the day, both DST changes,
+    # Christmas and New Year; the first moment asked is mid-year, so the days extend both ways
+    moments = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=997 * i) for i in range(560)]
+    pairs = [(moments[i], moments[j]) for i in range(0, 560, 7) for j in (i + 1, i + 9, i + 70) if j < 560]
+    timeline.at(moments[300])
+    for start, end in pairs:
+        assert timeline.between(start, end) == pytest.approx(calendar.business_hours_between(start, end))
+    assert timeline.between(moments[5], moments[2]) == 0.0
