@@ -194,11 +194,22 @@ def test_growth_counts_upsell_opportunities_per_client(deployed: Services, agenc
     with deployed.db.unit_of_work(write=False) as session:
         (acme,) = growth_report(session, deployed)
         nobody = growth_report(session, deployed, ReportFilter(client="Initech"))
-    assert (acme.client, acme.engagements, acme.raised) == ("Acme", 1, 3)
+    assert (acme.key, acme.engagements, acme.raised) == ("Acme", 1, 3)
     assert acme.counts == {"open": 1, "won": 1, "lost": 1}
     assert acme.values == {"open": 30000.0, "won": 4000.0, "lost": 2500.0}
     assert acme.win_rate == 0.5
     assert nobody == []
+
+
+def test_growth_per_account_manager_follows_the_engagement_team(
+    deployed: Services, agency: dict[str, int]
+) -> None:
+    with deployed.db.unit_of_work(write=False) as session:
+        (ana,) = growth_report(session, deployed, by="account_manager")
+        with pytest.raises(ValueError, match="unknown dimension"):
+            growth_report(session, deployed, by="lane")
+    # ana is the AM of the team every engagement here started with
+    assert (ana.key, ana.raised, ana.counts["won"], ana.values["won"]) == ("ana", 3, 1, 4000.0)
 
 
 def test_the_cli_prints_budget_growth_and_workload(
@@ -230,6 +241,8 @@ def test_the_cli_prints_budget_growth_and_workload(
         "4000.0",
         "0.5",
     )
+    per_am = json.loads(ok(baton("report", "growth", "--by", "account_manager", "--format", "json")))
+    assert [(r["key"], r["raised"]) for r in per_am] == [("ana", 3)]
     workload = {r["key"]: r for r in json.loads(ok(baton("report", "workload", "--format", "json")))}
     assert workload[f"ana / {AM_LANE}"]["capacity_hours"] == 30.0
     bad = baton("report", "budget", "--by", "stage")

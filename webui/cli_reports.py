@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from workflows.report_budget import BUDGET_DIMENSIONS, budget_report, growth_report
+from workflows.report_budget import BUDGET_DIMENSIONS, GROWTH_DIMENSIONS, budget_report, growth_report
 from workflows.report_costs import COST_DIMENSIONS, cost_report, rework_cost
 from workflows.report_flow import handoff_report, throughput_report
 from workflows.report_workload import workload_report
@@ -146,14 +146,14 @@ def _budget_rows(session: Any, services: Any, filters: ReportFilter, by: str) ->
 def _growth_rows(session: Any, services: Any, filters: ReportFilter, by: str) -> tuple[list[Row], str]:
     rows = [
         {
-            "key": g.client,
+            "key": g.key,
             "engagements": g.engagements,
             "raised": g.raised,
             **{f"{status}": g.counts.get(status, 0) for status in ("open", "won", "lost")},
             **{f"{status}_value": g.values.get(status, 0.0) for status in ("open", "won", "lost")},
             "win_rate": _ratio(g.win_rate),
         }
-        for g in growth_report(session, services, filters)
+        for g in growth_report(session, services, filters, by=by)
     ]
     return rows, ""
 
@@ -227,9 +227,9 @@ def _print(rows: list[Row], note: str, title: str, fmt: str) -> None:
 )
 @click.option(
     "--by",
-    type=click.Choice(sorted({*DIMENSIONS, *COST_DIMENSIONS, *BUDGET_DIMENSIONS})),
+    type=click.Choice(sorted({*DIMENSIONS, *COST_DIMENSIONS, *BUDGET_DIMENSIONS, *GROWTH_DIMENSIONS})),
     help="Group by (time/sla: stage, lane, person; cost: engagement, client, lane, stage; "
-    "budget: engagement, client).",
+    "budget: engagement, client; growth: client, account_manager).",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
@@ -251,13 +251,15 @@ def report(
     if start is not None and end is not None and end <= start:
         raise ValueError("--from must be before --to")
     filters = ReportFilter(_moment(start), _moment(end), process_id, client, definition_id)
-    dimension = by or {"cost": "lane", "budget": "engagement"}.get(name, "stage")
+    dimension = by or {"cost": "lane", "budget": "engagement", "growth": "client"}.get(name, "stage")
     if name == "budget" and dimension not in BUDGET_DIMENSIONS:
         raise ValueError(f"budget groups by {' or '.join(BUDGET_DIMENSIONS)}, not {dimension}")
+    if name == "growth" and dimension not in GROWTH_DIMENSIONS:
+        raise ValueError(f"growth groups by {' or '.join(GROWTH_DIMENSIONS)}, not {dimension}")
     services = _services(ctx)
     with unit_of_work(ctx, write=False) as session:
         rows, note = BUILDERS[name](session, services, filters, dimension)
-    title = f"{name} by {dimension}" if name in ("time", "sla", "cost", "budget") else name
+    title = f"{name} by {dimension}" if name in ("time", "sla", "cost", "budget", "growth") else name
     _print(rows, note, title, fmt)
 
 

@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from engine.models import WorkflowInstance
 
-from .agency import AM_LANE, LANE_ROLES, PM_LANE
-from .models import Effort, Engagement
+from .agency import ACCOUNT_MANAGER, AM_LANE, LANE_ROLES, PM_LANE
+from .models import Effort, Engagement, TeamMember, User
 from .report_costs import RateCard, rate_card
 from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
 from .services import Services
 
 BUDGET_DIMENSIONS = ("engagement", "client")
+GROWTH_DIMENSIONS = ("client", "account_manager")
 DEFAULT_ALERT_RATIO = 0.9  # the engagement definition's default budget_alert_ratio
 UPSELL_STATUSES = ("open", "won", "lost")
 
@@ -177,9 +178,10 @@ def _key(names: list[Any]) -> str:
 
 @dataclass
 class GrowthLine:
-    """Upsell opportunities raised in one client's growth reviews: how many and their value."""
+    """Upsell opportunities raised in the growth reviews of one client (or account manager):
+    how many and their value."""
 
-    client: str
+    key: str  # the client, or the account manager's username
     engagements: int = 0  # engagements that had a growth review
     counts: dict[str, int] = field(default_factory=dict)  # status -> opportunities
     values: dict[str, float] = field(default_factory=dict)  # status -> estimated value
@@ -197,22 +199,35 @@ class GrowthLine:
 
 
 def growth_report(
-    session: Session, services: Services, filters: ReportFilter = EVERYTHING
+    session: Session, services: Services, filters: ReportFilter = EVERYTHING, *, by: str = "client"
 ) -> list[GrowthLine]:
-    """Upsell opportunities per client from the growth reviews: raised, open, won and lost, with
-    their estimated values.
+    """Upsell opportunities per client or per account manager (the engagement's AM now) from the
+    growth reviews: raised, open, won and lost, with their estimated values.
 
     One row per engagement comes from SQL (its ``upsell_opportunities`` fact); the few items of
     each list are added up here, because JSON arrays unnest differently on every database.
     The period applies to when the engagement started.
     """
+    if by not in GROWTH_DIMENSIONS:
+        raise ValueError(f"unknown dimension '{by}' (expected one of {', '.join(GROWTH_DIMENSIONS)})")
     upsell = _FACTS["upsell_opportunities"]
-    query = _engagements(filters).with_only_columns(Engagement.client, upsell).where(upsell.is_not(None))
+    query = _engagements(filters).where(upsell.is_not(None))
+    if by == "client":
+        query = query.with_only_columns(Engagement.client, upsell)
+    else:
+        query = (
+            query.outerjoin(
+                TeamMember,
+                (TeamMember.engagement_id == Engagement.id) & (TeamMember.role == ACCOUNT_MANAGER),
+            )
+            .outerjoin(User, User.id == TeamMember.user_id)
+            .with_only_columns(User.username, upsell)
+        )
     lines: dict[str, GrowthLine] = {}
-    for client, items in session.execute(query):
+    for key, items in session.execute(query):
         if not isinstance(items, list):
             continue  # a JSON null
-        line = lines.setdefault(client, GrowthLine(client))
+        line = lines.setdefault(key or UNSET, GrowthLine(key or UNSET))
         line.engagements += 1
         for item in items:
             if not isinstance(item, dict):
