@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .errors import ConflictError, DefinitionError, LintIssue, NotFoundError
+from .facts import fact_names
 from .models import DefinitionVersion
 from .sandbox import check_expression, check_script
 from .serialization import SERIALIZER_VERSION, WorkflowCodec
@@ -86,6 +87,8 @@ class DefinitionInfo:
     forms: Mapping[str, Any]
     spec_json: str
     serializer_version: str
+    # workflow variables whose current values each step keeps in `workflow_instance.facts`
+    facts: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, row: DefinitionVersion) -> DefinitionInfo:
@@ -98,6 +101,7 @@ class DefinitionInfo:
             dict(row.forms),
             row.spec_json,
             row.serializer_version,
+            fact_names(row.bpmn_xml, row.process_id),
         )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -99,6 +100,9 @@ class WorkflowInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_event: Mapped[str | None] = mapped_column(String(200))
+    # current values of the workflow variables the definition names as facts (engine.facts);
+    # JSONB on PostgreSQL: reports read keys of every row, and json would re-parse the text each time
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
 
     # SQLAlchemy adds "AND revision = :loaded" to every UPDATE and bumps it: optimistic locking.
     __mapper_args__ = {"version_id_col": revision}

@@ -30,6 +30,7 @@ from .errors import (
     WorkflowLimitError,
 )
 from .events import EventLog
+from .facts import step_facts
 from .models import Event, HumanTask
 from .projection import (
     CLOSE_HUMAN,
@@ -113,6 +114,7 @@ class Runtime:
         proj = project(live, frontier.tasks, list(iter_all_tasks(workflow)), since=0.0)
         row = new_instance_row(definition, now)
         row.active_stages = proj.stages
+        row.facts = step_facts(definition.facts, None, iter_all_tasks(workflow), 0.0)
         if proj.finished:
             row.status, row.ended_at, row.end_event = "completed", now, proj.end_event
         self.store.insert(session, row, live, frontier)
@@ -212,7 +214,8 @@ class Runtime:
             proj.gone.discard(task_id)
             self.projection.write(session, instance_id, live, proj, now, [event], actor=actor)
 
-        values = self._head_values(head, proj, now)
+        facts = step_facts(definition.facts, head.facts, diff.candidates, since)
+        values = self._head_values(head, proj, now, facts)
         revision = self.store.save(session, head, live, diff, values, now, also=write_projection)
         return StepResult(
             instance_id,
@@ -275,13 +278,15 @@ class Runtime:
         self._run(step)
         diff = self.store.diff(live, since)
         proj = project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
+        definition = self.definitions.info(session, head.definition_id)
+        facts = step_facts(definition.facts, head.facts, diff.candidates, since)
         fired: list[int] = []
         self.store.save(
             session,
             head,
             live,
             diff,
-            self._head_values(head, proj, now),
+            self._head_values(head, proj, now, facts),
             now,
             also=lambda: fired.append(
                 self.projection.write(session, instance_id, live, proj, now, [], actor=None)
@@ -330,10 +335,16 @@ class Runtime:
             raise WorkflowLimitError("the instance is too deep to run (endless loop?)") from exc
 
     @staticmethod
-    def _head_values(head: InstanceHead, proj: Projection, now: datetime) -> dict[str, Any]:
+    def _head_values(
+        head: InstanceHead, proj: Projection, now: datetime, facts: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The instance columns a step changes; `facts` (from `step_facts`) only when they differ
+        from the stored ones, so most steps write no JSON at all."""
         values: dict[str, Any] = {}
         if proj.stages != head.active_stages:
             values["active_stages"] = proj.stages
+        if facts is not None and facts != head.facts:
+            values["facts"] = facts
         if proj.finished and head.status == "running":
             values.update(status="completed", ended_at=now, end_event=proj.end_event)
         return values

@@ -52,6 +52,7 @@ _SELECT_HEAD = select(
     _INSTANCE.c.active_stages,
     _INSTANCE.c.serializer_version,
     _INSTANCE.c.meta_json,
+    _INSTANCE.c.facts,
 ).where(_INSTANCE.c.id == bindparam("instance_id"))
 _SELECT_ROWS = FastStatement(
     select(
@@ -106,6 +107,7 @@ class HeadRow(NamedTuple):
     active_stages: list[str] | None
     serializer_version: str
     meta_json: str
+    facts: dict[str, Any] | None
 
 
 def _read_head(conn: Connection, instance_id: int, *, lock: bool) -> HeadRow | None:
@@ -126,6 +128,7 @@ class InstanceHead:
     revision: int
     status: str
     active_stages: list[str]
+    facts: dict[str, Any] | None = None  # as stored: a step writes them only when they change
 
 
 @dataclass
@@ -243,7 +246,7 @@ class InstanceStore:
         if row is None:
             raise NotFoundError(f"no instance {instance_id}")
         head = InstanceHead(
-            row.id, row.definition_id, row.revision, row.status, list(row.active_stages or [])
+            row.id, row.definition_id, row.revision, row.status, list(row.active_stages or []), row.facts
         )
         live = self.cache.take(instance_id, row.revision)
         if live is None:

@@ -29,7 +29,7 @@ import csv
 import io
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,15 @@ from workflows.effort import log_effort
 from workflows.engagements import complete_task, deploy_file, get_engagement, start_engagement
 from workflows.report_costs import cost_report, load_rates, rework_cost
 from workflows.report_flow import handoff_report, throughput_report
-from workflows.reports import ReportFilter, percentile, rework_report, sla_report, time_report
+from workflows.report_workload import load_capacity, workload_report
+from workflows.reports import (
+    BusinessTimeline,
+    ReportFilter,
+    percentile,
+    rework_report,
+    sla_report,
+    time_report,
+)
 from workflows.services import Services
 
 TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
@@ -332,3 +340,53 @@ def test_the_cli_prints_reports_as_csv_json_and_tables(
     assert f"{AM_LANE} -> {PM_LANE}" in ok(baton("report", "handoff"))
     bad = baton("report", "time", "--from", "2026-12-05", "--to", "2026-12-01")
     assert bad.exit_code == 1 and "--from must be before --to" in err(bad)
+
+
+def test_workload_weighs_open_deadlines_and_logged_hours_against_capacity(
+    deployed: Services, history: dict[str, int], clock: FakeClock
+) -> None:
+    # Friday 10:30: ana holds Acme's feedback (due Wed 9 Dec 10:30) and Globex's pitch (3bd from
+    # Tuesday 10:00 = Friday 10:00, so breached); she logged 3 hours this week, pete 3.5
+    with deployed.db.unit_of_work(write=False) as session:
+        lines = {(w.person, w.lane): w for w in workload_report(session, deployed)}
+        monday = {
+            (w.person, w.lane): w
+            for w in workload_report(session, deployed, now=datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+        }
+    ana, pete = lines[("ana", AM_LANE)], lines[("pete", PM_LANE)]
+    # Fri 10:30-17:30 (7) + Mon 8.5 + Tue 8.5 + Wed 09:00-10:30 (1.5) = 25.5 business hours
+    assert (ana.open_tasks, ana.breached, ana.sla_hours_left) == (2, 1, 25.5)
+    # definitions/rates.toml: a week of 30 hours for an AM, 32 for a PM
+    assert (ana.logged_hours, ana.capacity_hours, ana.load, ana.utilisation) == (3.0, 30.0, 0.85, 0.1)
+    assert (pete.open_tasks, pete.logged_hours, pete.utilisation) == (0, 3.5, 3.5 / 32)
+    # the next Monday 09:00: 18.5 hours left, and a new week with nothing logged yet
+    assert (monday[("ana", AM_LANE)].sla_hours_left, monday[("ana", AM_LANE)].logged_hours) == (18.5, 0.0)
+    assert ("pete", PM_LANE) not in monday
+
+
+def test_a_capacity_table_must_give_positive_hours(tmp_path: Path) -> None:
+    card = tmp_path / "rates.toml"
+    card.write_text('[rates]\ncurrency = "EUR"\n')
+    with pytest.raises(ValueError, match=r"\[capacity\]"):
+        load_capacity(card)
+    card.write_text("[capacity]\ndefault = 30\n[capacity.roles]\naccount_manager = 0\n")
+    with pytest.raises(ValueError, match="account_manager"):
+        load_capacity(card)
+    card.write_text("[capacity]\ndefault = 35\n[capacity.roles]\nproject_manager = 20\n")
+    table = load_capacity(card)
+    assert (table.for_lane(AM_LANE), table.for_lane(PM_LANE), table.for_lane("Studio")) == (35, 20, 35)
+
+
+def test_the_business_timeline_agrees_with_the_calendar_across_weekends_holidays_and_dst(
+    services: Services,
+) -> None:
+    calendar = services.calendar
+    timeline = BusinessTimeline(calendar)
+    # every 997 minutes through 2026 and into 2027: all hours of the day, both DST changes,
+    # Christmas and New Year; the first moment asked is mid-year, so the days extend both ways
+    moments = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=997 * i) for i in range(560)]
+    pairs = [(moments[i], moments[j]) for i in range(0, 560, 7) for j in (i + 1, i + 9, i + 70) if j < 560]
+    timeline.at(moments[300])
+    for start, end in pairs:
+        assert timeline.between(start, end) == pytest.approx(calendar.business_hours_between(start, end))
+    assert timeline.between(moments[5], moments[2]) == 0.0

@@ -12,14 +12,16 @@ from typing import Any
 import click
 from rich.table import Table
 
+from workflows.report_budget import BUDGET_DIMENSIONS, GROWTH_DIMENSIONS, budget_report, growth_report
 from workflows.report_costs import COST_DIMENSIONS, cost_report, rework_cost
 from workflows.report_flow import handoff_report, throughput_report
+from workflows.report_workload import workload_report
 from workflows.reports import DIMENSIONS, ReportFilter, rework_report, sla_report, time_report
 
 from .cli_support import _e, _services, console, handle_errors, unit_of_work
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
-REPORTS = ("time", "sla", "rework", "cost", "throughput", "handoff")
+REPORTS = ("time", "sla", "rework", "cost", "throughput", "handoff", "budget", "growth", "workload")
 Row = dict[str, Any]
 
 
@@ -115,6 +117,64 @@ def _handoff_rows(session: Any, services: Any, filters: ReportFilter, by: str) -
     return rows, ""
 
 
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _budget_rows(session: Any, services: Any, filters: ReportFilter, by: str) -> tuple[list[Row], str]:
+    lines = budget_report(session, services, filters, by=by)
+    rows = [
+        {
+            "key": b.key,
+            "engagements": b.engagements,
+            "budget": b.budget,
+            "cost_to_date": b.cost_to_date,
+            "burn": _ratio(b.burn),
+            "effort_cost": b.effort_cost,
+            "effort_share": _ratio(b.effort_share),
+            "servicing_share": _ratio(b.servicing_share),
+            "management_share": _ratio(b.management_share),
+            "over_threshold": b.over_threshold,
+            "currency": b.currency,
+        }
+        for b in lines
+    ]
+    over = [b.key for b in lines if b.over_threshold]
+    return rows, f"past the budget alert ratio: {', '.join(over) or 'none'}"
+
+
+def _growth_rows(session: Any, services: Any, filters: ReportFilter, by: str) -> tuple[list[Row], str]:
+    rows = [
+        {
+            "key": g.key,
+            "engagements": g.engagements,
+            "raised": g.raised,
+            **{f"{status}": g.counts.get(status, 0) for status in ("open", "won", "lost")},
+            **{f"{status}_value": g.values.get(status, 0.0) for status in ("open", "won", "lost")},
+            "win_rate": _ratio(g.win_rate),
+        }
+        for g in growth_report(session, services, filters, by=by)
+    ]
+    return rows, ""
+
+
+def _workload_rows(session: Any, services: Any, filters: ReportFilter, by: str) -> tuple[list[Row], str]:
+    rows = [
+        {
+            "key": f"{w.person} / {w.lane}",
+            "open_tasks": w.open_tasks,
+            "breached": w.breached,
+            "sla_hours_left": w.sla_hours_left,
+            "logged_hours": w.logged_hours,
+            "capacity_hours": w.capacity_hours,
+            "load": round(w.load, 4),
+            "utilisation": round(w.utilisation, 4),
+        }
+        for w in workload_report(session, services, filters)
+    ]
+    return rows, "load: SLA hours left / weekly capacity; utilisation: hours logged / weekly capacity"
+
+
 BUILDERS = {
     "time": _time_rows,
     "sla": _sla_rows,
@@ -122,6 +182,9 @@ BUILDERS = {
     "cost": _cost_rows,
     "throughput": _throughput_rows,
     "handoff": _handoff_rows,
+    "budget": _budget_rows,
+    "growth": _growth_rows,
+    "workload": _workload_rows,
 }
 
 
@@ -164,8 +227,9 @@ def _print(rows: list[Row], note: str, title: str, fmt: str) -> None:
 )
 @click.option(
     "--by",
-    type=click.Choice(sorted({*DIMENSIONS, *COST_DIMENSIONS})),
-    help="Group by (time/sla: stage, lane, person; cost: engagement, client, lane, stage).",
+    type=click.Choice(sorted({*DIMENSIONS, *COST_DIMENSIONS, *BUDGET_DIMENSIONS, *GROWTH_DIMENSIONS})),
+    help="Group by (time/sla: stage, lane, person; cost: engagement, client, lane, stage; "
+    "budget: engagement, client; growth: client, account_manager).",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
@@ -183,15 +247,19 @@ def report(
     by: str | None,
     fmt: str,
 ) -> None:
-    """Print a process review report: time, sla, rework, cost, throughput or handoff."""
+    """Print a report: time, sla, rework, cost, throughput, handoff, budget, growth or workload."""
     if start is not None and end is not None and end <= start:
         raise ValueError("--from must be before --to")
     filters = ReportFilter(_moment(start), _moment(end), process_id, client, definition_id)
-    dimension = by or ("lane" if name == "cost" else "stage")
+    dimension = by or {"cost": "lane", "budget": "engagement", "growth": "client"}.get(name, "stage")
+    if name == "budget" and dimension not in BUDGET_DIMENSIONS:
+        raise ValueError(f"budget groups by {' or '.join(BUDGET_DIMENSIONS)}, not {dimension}")
+    if name == "growth" and dimension not in GROWTH_DIMENSIONS:
+        raise ValueError(f"growth groups by {' or '.join(GROWTH_DIMENSIONS)}, not {dimension}")
     services = _services(ctx)
     with unit_of_work(ctx, write=False) as session:
         rows, note = BUILDERS[name](session, services, filters, dimension)
-    title = f"{name} by {dimension}" if name in ("time", "sla", "cost") else name
+    title = f"{name} by {dimension}" if name in ("time", "sla", "cost", "budget", "growth") else name
     _print(rows, note, title, fmt)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from engine.models import Event, HumanTask, WorkflowInstance
 
 from .models import Engagement
-from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances, percentile
+from .reports import EVERYTHING, UNSET, BusinessTimeline, ReportFilter, engagement_instances, percentile
 from .services import Services
 
 PITCH_STEP = "pitch_outcome"  # its decision is "won" or "lost"
@@ -137,10 +137,9 @@ def handoff_report(session: Session, services: Services, filters: ReportFilter =
     if filters.end is not None:
         query = query.where(taker.created_at < filters.end)
     latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
+    timeline = BusinessTimeline(services.calendar)
     for from_lane, to_lane, handed, picked in session.execute(query):
-        latencies[(from_lane or UNSET, to_lane or UNSET)].append(
-            services.calendar.business_hours_between(handed, picked)
-        )
+        latencies[(from_lane or UNSET, to_lane or UNSET)].append(timeline.between(handed, picked))
     return [
         HandOff(a, b, len(v), statistics.median(v), percentile(v, 0.9))
         for (a, b), v in sorted(latencies.items())
