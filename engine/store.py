@@ -182,8 +182,11 @@ def expect_checkouts(session: Session, instance_ids: Iterable[int]) -> None:
     (locked, in id order) and the trees of those not cached in a few statements for the
     batch, instead of two round trips per instance. The announcement lasts until the
     transaction ends; the caller must not change an announced instance by other means
-    before checking it out.
+    before checking it out. A lone instance is read the usual way (prepared statements).
     """
+    instance_ids = list(instance_ids)
+    if len(instance_ids) < 2:
+        return
     preloaded = session.info.get(_PRELOADED)
     if preloaded is None or preloaded.transaction is not session.get_transaction():
         session.connection()  # begin the transaction the announcement belongs to
