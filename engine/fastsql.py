@@ -9,6 +9,7 @@ Errors are wrapped in SQLAlchemy's `DBAPIError` classes as usual.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,9 +43,11 @@ class FastStatement:
     """
 
     _instances: weakref.WeakSet[FastStatement] = weakref.WeakSet()
+    _defined = itertools.count()
 
     def __init__(self, stmt: ClauseElement) -> None:
         self.stmt = stmt
+        self.order = next(FastStatement._defined)  # `deferred_writes` sends in this order
         self._prepared: dict[tuple[str, tuple[str, ...]], _Prepared] = {}
         self._lock = threading.Lock()
         FastStatement._instances.add(self)
@@ -116,8 +119,12 @@ class FastStatement:
         return int(self.submit(conn, params).rowcount)
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run once per parameter set (every set has the same keys)."""
+        """Run once per parameter set (every set has the same keys); see `deferred_writes`."""
         if not rows:
+            return
+        held = conn.info.get(_DEFERRED)
+        if held is not None:
+            held.setdefault((self, tuple(rows[0])), []).extend(rows)
             return
         prepared = self._get(conn.dialect, tuple(rows[0]))
         cursor = self._cursor(conn)
@@ -162,6 +169,32 @@ def fetch_together(
     return [stmt.rows(conn, cursor, params) for (stmt, params), cursor in zip(queries, cursors, strict=True)]
 
 
+_DEFERRED = "baton.deferred_writes"  # Connection.info key: (statement, keys) -> rows held back
+
+
+@contextmanager
+def deferred_writes(conn: Connection) -> Iterator[None]:
+    """Hold back the rows of every `FastStatement.executemany` run in the block and send them
+    when it ends: one executemany per statement, in the order the statements were defined
+    (a parent table's insert is defined before its children's), in one pipelined round trip.
+
+    For a batch of steps in one transaction: each call's own overhead is paid once per batch
+    instead of once per step. Nothing in the block may read those rows back, nor depend on
+    their errors (they raise when the block ends); if the block raises, they are dropped.
+    """
+    if _DEFERRED in conn.info:
+        raise RuntimeError("deferred_writes blocks do not nest")
+    held: dict[tuple[FastStatement, tuple[str, ...]], list[Mapping[str, Any]]] = {}
+    conn.info[_DEFERRED] = held
+    try:
+        yield
+    finally:
+        del conn.info[_DEFERRED]
+    with pipeline(conn):
+        for (stmt, _keys), rows in sorted(held.items(), key=lambda item: item[0][0].order):
+            stmt.executemany(conn, rows)
+
+
 @contextmanager
 def pipeline(conn: Connection) -> Iterator[None]:
     """Send the statements of the block without waiting for each reply (psycopg's pipeline
@@ -171,8 +204,11 @@ def pipeline(conn: Connection) -> Iterator[None]:
     writes whose outcome needs no check (errors still raise, at the latest on exit).
     """
     raw: Any = conn.connection.driver_connection
-    if conn.dialect.driver == "psycopg":
+    if conn.dialect.driver != "psycopg":
+        yield
+        return
+    try:
         with raw.pipeline():
             yield
-    else:
-        yield
+    except conn.dialect.loaded_dbapi.Error as exc:  # reported when the pipeline syncs
+        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from exc

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from .db import Database
 from .errors import EngineError
-from .fastsql import FastStatement
+from .fastsql import FastStatement, deferred_writes
 from .models import TimerDue, WorkflowInstance
 from .store import expect_checkouts
 
@@ -138,7 +138,10 @@ class TimerWorker:
     Args:
         db: the database.
         fire: ``fire(session, instance_id) -> int`` runs an instance's due timers in the
-            session and returns how many fired (`engine.runtime.Runtime.fire_timers`).
+            session and returns how many fired (`engine.runtime.Runtime.fire_timers`). The
+            instances of a batch are announced to the store (`engine.store.expect_checkouts`)
+            and its row writes are held back until the batch ends
+            (`engine.fastsql.deferred_writes`): it must not read them back.
         clock: the current time (tests inject theirs).
         batch: due rows taken per transaction.
         retry_after: how far a timer whose instance failed is pushed back.
@@ -189,8 +192,9 @@ class TimerWorker:
 
     def _run_batch(self, stats: WorkerStats) -> bool:
         # One transaction per batch. If an instance fails, the whole batch rolls back, the
-        # instance is set aside (postponed) and the next batch redoes the others: no savepoint
-        # round trips on the common path.
+        # instance is set aside (postponed) and the next batch redoes the others. A savepoint
+        # per instance would cost a third more per firing (measured, docs/benchmarks.md) and
+        # past 64 of them PostgreSQL's snapshots spill to pg_subtrans.
         now = self.clock()
         broken: tuple[int, EngineError] | None = None
         fired = instances = 0
@@ -206,17 +210,18 @@ class TimerWorker:
                     return False
                 instance_ids = list(dict.fromkeys(r.instance_id for r in rows))
                 expect_checkouts(session, instance_ids)  # their trees are read together
-                for instance_id in instance_ids:
-                    try:
-                        count = self.fire(session, instance_id)
-                    except EngineError as failure:
-                        broken = (instance_id, failure)
-                        raise
-                    fired += count
-                    instances += 1
-                    if not count:
-                        # the engine did not consider it due yet (clock skew): look again later
-                        self._postpone(session, instance_id, now)
+                with deferred_writes(session.connection()):  # and their rows written together
+                    for instance_id in instance_ids:
+                        try:
+                            count = self.fire(session, instance_id)
+                        except EngineError as failure:
+                            broken = (instance_id, failure)
+                            raise
+                        fired += count
+                        instances += 1
+                        if not count:
+                            # the engine did not consider it due yet (clock skew): look again later
+                            self._postpone(session, instance_id, now)
         except EngineError:
             if broken is None:
                 raise
