@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from .db import after_commit
 from .definitions import DefinitionInfo, DefinitionRegistry
 from .errors import ConflictError, NotFoundError
-from .fastsql import FastStatement, fetch_together, pipeline
+from .fastsql import FastStatement, fetch_together, holding_writes, pipeline
 from .models import HumanTask, TaskData, TaskRow, TimerDue, WorkflowInstance
 from .serialization import (
     SERIALIZER_VERSION,
@@ -86,7 +86,8 @@ _TREES_OF_MANY = (
 _UPDATE_HEAD = FastStatement(
     update(_INSTANCE).where(
         _INSTANCE.c.id == bindparam("b_id"), _INSTANCE.c.revision == bindparam("b_revision")
-    )
+    ),
+    one_row_each=True,
 )
 _DELETE_ROW = FastStatement(
     delete(_TASK_ROW).where(
@@ -445,15 +446,25 @@ class InstanceStore:
             "updated_at": now,
             **values,
         }
-        # With a pipeline the whole write is one round trip; the revision check is read when
-        # it ends, and a failed check raises before anything commits.
-        with pipeline(conn):
-            update = _UPDATE_HEAD.submit(conn, params)
+
+        def write_step() -> None:
             self._write_rows(session, head.id, diff)
             if also is not None:
                 also()
-        if update.rowcount != 1:
-            raise ConflictError(f"instance {head.id} was changed by someone else; reload and try again")
+
+        if holding_writes(conn):
+            # part of a batch (the timer worker's): everything is sent when the batch ends, the
+            # revision check included -- it cannot fail, the batch holds the instance's lock
+            _UPDATE_HEAD.executemany(conn, [params])
+            write_step()
+        else:
+            # With a pipeline the whole write is one round trip; the revision check is read
+            # when it ends, and a failed check raises before anything commits.
+            with pipeline(conn):
+                update = _UPDATE_HEAD.submit(conn, params)
+                write_step()
+            if update.rowcount != 1:
+                raise ConflictError(f"instance {head.id} was changed by someone else; reload and try again")
         live.rows.update(diff.upserts)
         for task_id in diff.deletes:
             live.rows.pop(task_id, None)

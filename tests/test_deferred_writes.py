@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import cast
 
 import pytest
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine.fastsql import FastStatement, deferred_writes
 from engine.models import TaskData, TaskRow
@@ -16,6 +17,11 @@ from workflows.services import Services
 # defined parent first: that is the order held rows are sent in
 INSERT_DATA = FastStatement(insert(cast(Table, TaskData.__table__)))
 INSERT_ROW = FastStatement(insert(cast(Table, TaskRow.__table__)))
+DATA = cast(Table, TaskData.__table__)
+REWRITE_DATA = FastStatement(  # guarded like an instance's revision-checked UPDATE
+    update(DATA).where(DATA.c.hash == bindparam("b_hash")).values(body=bindparam("b_body")),
+    one_row_each=True,
+)
 
 
 def a_row(instance_id: int, task_id: str, data_hash: str) -> dict[str, object]:
@@ -75,6 +81,19 @@ def test_a_bad_held_row_fails_the_whole_batch_when_it_ends(deployed: Services, i
     with deployed.db.unit_of_work(write=False) as session:
         assert session.get(TaskData, "h6") is None
     assert "probe-4" not in stored(deployed, instance_id)
+
+
+def test_a_held_guarded_update_that_misses_its_row_fails_the_batch(deployed: Services) -> None:
+    with deployed.db.unit_of_work() as session:
+        INSERT_DATA.executemany(session.connection(), [{"hash": "h7", "body": "{}"}])
+    with pytest.raises(StaleDataError), deployed.db.unit_of_work() as session:
+        conn = session.connection()
+        with deferred_writes(conn):
+            REWRITE_DATA.executemany(conn, [{"b_hash": "h7", "b_body": "[1]"}])
+            REWRITE_DATA.executemany(conn, [{"b_hash": "gone", "b_body": "[2]"}])
+    with deployed.db.unit_of_work(write=False) as session:
+        data = session.get(TaskData, "h7")
+        assert data is not None and data.body == "{}"
 
 
 def test_batches_do_not_nest(deployed: Services) -> None:
