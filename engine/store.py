@@ -433,7 +433,9 @@ class InstanceStore:
             The new revision.
 
         Raises:
-            ConflictError: the instance changed since it was loaded.
+            ConflictError: the instance changed since it was loaded. Inside
+                `engine.fastsql.deferred_writes` the check is made when the batch's rows
+                are sent, and a miss raises StaleDataError there.
         """
         conn = session.connection()
         new_revision = head.revision + 1
