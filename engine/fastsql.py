@@ -9,6 +9,7 @@ Errors are wrapped in SQLAlchemy's `DBAPIError` classes as usual.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InvalidRequestError, StatementError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.expression import ClauseElement
 
 Processor = Callable[[Any], Any] | None
@@ -39,12 +41,18 @@ class FastStatement:
     Args:
         stmt: the Core statement (no expanding IN parameters). An INSERT or UPDATE without
             `.values()` renders the columns named by the parameters of each call.
+        one_row_each: every parameter set must affect exactly one row (a revision-guarded
+            UPDATE); rows held back by `deferred_writes` are checked when they are sent.
     """
 
     _instances: weakref.WeakSet[FastStatement] = weakref.WeakSet()
+    _defined = itertools.count()
 
-    def __init__(self, stmt: ClauseElement) -> None:
+    def __init__(self, stmt: ClauseElement, *, one_row_each: bool = False) -> None:
         self.stmt = stmt
+        self.order = next(FastStatement._defined)  # `deferred_writes` sends in this order
+        # a guarded UPDATE: each parameter set must hit exactly one row (checked when held rows are sent)
+        self.one_row_each = one_row_each
         self._prepared: dict[tuple[str, tuple[str, ...]], _Prepared] = {}
         self._lock = threading.Lock()
         FastStatement._instances.add(self)
@@ -115,15 +123,23 @@ class FastStatement:
         return int(self.submit(conn, params).rowcount)
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run once per parameter set (every set has the same keys)."""
+        """Run once per parameter set (every set has the same keys); see `deferred_writes`."""
         if not rows:
             return
+        held = conn.info.get(_DEFERRED)
+        if held is not None:
+            held.setdefault((self, tuple(rows[0])), []).extend(rows)
+        else:
+            self._send_many(conn, rows)
+
+    def _send_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Any:
         prepared = self._get(conn.dialect, tuple(rows[0]))
         cursor = self._cursor(conn)
         try:
             cursor.executemany(prepared.sql, [self._convert(prepared, r) for r in rows])
         except conn.dialect.loaded_dbapi.Error as exc:
             raise self._wrap(conn, prepared, exc) from exc
+        return cursor
 
     def fetchall(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run a SELECT and return its rows with SQLAlchemy's result types applied."""
@@ -161,6 +177,47 @@ def fetch_together(
     return [stmt.rows(conn, cursor, params) for (stmt, params), cursor in zip(queries, cursors, strict=True)]
 
 
+_DEFERRED = "baton.deferred_writes"  # Connection.info key: (statement, keys) -> rows held back
+
+
+@contextmanager
+def deferred_writes(conn: Connection) -> Iterator[None]:
+    """Hold back the rows of every `FastStatement.executemany` run in the block and send them
+    when it ends: one executemany per statement, in the order the statements were defined
+    (a parent table's insert is defined before its children's), in one pipelined round trip.
+
+    For a batch of steps in one transaction: each call's own overhead is paid once per batch
+    instead of once per step. Nothing in the block may read those rows back, nor depend on
+    their errors (they raise when the block ends); if the block raises, they are dropped.
+
+    Raises:
+        StaleDataError: (on exit) a held `one_row_each` statement missed a row.
+    """
+    if _DEFERRED in conn.info:
+        raise RuntimeError("deferred_writes blocks do not nest")
+    held: dict[tuple[FastStatement, tuple[str, ...]], list[Mapping[str, Any]]] = {}
+    conn.info[_DEFERRED] = held
+    try:
+        yield
+    finally:
+        del conn.info[_DEFERRED]
+    with pipeline(conn):
+        sent = [
+            (stmt, len(rows), stmt._send_many(conn, rows))
+            for (stmt, _keys), rows in sorted(held.items(), key=lambda item: item[0][0].order)
+        ]
+    for stmt, count, cursor in sent:
+        if stmt.one_row_each and cursor.rowcount != count:
+            raise StaleDataError(
+                f"{count - cursor.rowcount} of {count} guarded rows matched nothing: {stmt.stmt}"
+            )
+
+
+def holding_writes(conn: Connection) -> bool:
+    """True inside a `deferred_writes` block of this connection."""
+    return _DEFERRED in conn.info
+
+
 @contextmanager
 def pipeline(conn: Connection) -> Iterator[None]:
     """Send the statements of the block without waiting for each reply (psycopg's pipeline
@@ -170,11 +227,14 @@ def pipeline(conn: Connection) -> Iterator[None]:
     writes whose outcome needs no check (errors still raise, at the latest on exit).
     """
     raw: Any = conn.connection.driver_connection
-    if conn.dialect.driver == "psycopg":
+    if conn.dialect.driver != "psycopg":
+        yield
+        return
+    try:
         with raw.pipeline():
             yield
-    else:
-        yield
+    except conn.dialect.loaded_dbapi.Error as exc:  # reported when the pipeline syncs
+        raise DBAPIError.instance(None, None, exc, conn.dialect.loaded_dbapi.Error) from exc
 
 
 def _result_processor(type_: Any, dialect: Dialect) -> Processor:

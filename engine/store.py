@@ -6,28 +6,29 @@ back and the mutated in-memory workflow is dropped. The cache is version-checked
 instance changed by another process (higher `revision`) is reloaded from the database.
 
 The step path uses SQLAlchemy Core statements built once, on the session's connection:
-a completion costs a handful of statements whatever the instance's history.
+a completion costs a handful of statements whatever the instance's history. A batch of steps
+(the timer worker's) announces its instances with `expect_checkouts` and reads them together.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import Connection, Table, bindparam, delete, select, update
+from sqlalchemy import BindParameter, Connection, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from .db import after_commit
 from .definitions import DefinitionInfo, DefinitionRegistry
 from .errors import ConflictError, NotFoundError
-from .fastsql import FastStatement, pipeline
-from .models import HumanTask, TaskData, TaskRow, WorkflowInstance
+from .fastsql import FastStatement, fetch_together, holding_writes, pipeline
+from .models import HumanTask, TaskData, TaskRow, TimerDue, WorkflowInstance
 from .serialization import (
     SERIALIZER_VERSION,
     Frontier,
@@ -36,13 +37,13 @@ from .serialization import (
     WorkflowCodec,
     diff_tasks,
 )
-from .timers import SELECT_TIMERS
 
 _INSTANCE = cast(Table, WorkflowInstance.__table__)
 _TASK_ROW = cast(Table, TaskRow.__table__)
 _TASK_DATA = cast(Table, TaskData.__table__)
 
 _HUMAN_TASK = cast(Table, HumanTask.__table__)
+_TIMER = cast(Table, TimerDue.__table__)
 
 _SELECT_HEAD = select(
     _INSTANCE.c.id,
@@ -53,24 +54,41 @@ _SELECT_HEAD = select(
     _INSTANCE.c.serializer_version,
     _INSTANCE.c.meta_json,
     _INSTANCE.c.facts,
-).where(_INSTANCE.c.id == bindparam("instance_id"))
-_SELECT_ROWS = FastStatement(
-    select(
-        _TASK_ROW.c.id, _TASK_ROW.c.workflow_key, _TASK_ROW.c.body, _TASK_ROW.c.data_hash, _TASK_DATA.c.body
-    )
-    .join(_TASK_DATA, _TASK_DATA.c.hash == _TASK_ROW.c.data_hash)
-    .where(_TASK_ROW.c.instance_id == bindparam("instance_id"))
 )
-_SELECT_OPEN = FastStatement(
-    select(_HUMAN_TASK.c.task_id).where(
-        _HUMAN_TASK.c.instance_id == bindparam("instance_id"), _HUMAN_TASK.c.state == "ready"
-    )
+_SELECT_ROWS = select(
+    _TASK_ROW.c.id, _TASK_ROW.c.workflow_key, _TASK_ROW.c.body, _TASK_ROW.c.data_hash, _TASK_DATA.c.body
+).join(_TASK_DATA, _TASK_DATA.c.hash == _TASK_ROW.c.data_hash)
+_SELECT_OPEN = select(_HUMAN_TASK.c.task_id).where(_HUMAN_TASK.c.state == "ready")
+_SELECT_TIMERS = select(_TIMER.c.task_id, _TIMER.c.due_at)
+# one instance, on the step path: prepared statements, the three tree reads in one round trip
+_ONE: BindParameter[int] = bindparam("instance_id")
+_HEADS = {
+    "plain": FastStatement(_SELECT_HEAD.where(_INSTANCE.c.id == _ONE)),
+    "locked": FastStatement(_SELECT_HEAD.where(_INSTANCE.c.id == _ONE).with_for_update()),
+}
+_TREE_OF_ONE = (
+    FastStatement(_SELECT_ROWS.where(_TASK_ROW.c.instance_id == _ONE)),
+    FastStatement(_SELECT_OPEN.where(_HUMAN_TASK.c.instance_id == _ONE)),
+    FastStatement(_SELECT_TIMERS.where(_TIMER.c.instance_id == _ONE)),
+)
+# many instances at once (`expect_checkouts`): heads locked in id order, so two batches
+# that share instances queue instead of deadlocking
+_MANY: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_HEADS_OF_MANY = {
+    "plain": _SELECT_HEAD.where(_INSTANCE.c.id.in_(_MANY)).order_by(_INSTANCE.c.id),
+    "locked": _SELECT_HEAD.where(_INSTANCE.c.id.in_(_MANY)).order_by(_INSTANCE.c.id).with_for_update(),
+}
+_TREES_OF_MANY = (
+    _SELECT_ROWS.add_columns(_TASK_ROW.c.instance_id).where(_TASK_ROW.c.instance_id.in_(_MANY)),
+    _SELECT_OPEN.add_columns(_HUMAN_TASK.c.instance_id).where(_HUMAN_TASK.c.instance_id.in_(_MANY)),
+    _SELECT_TIMERS.add_columns(_TIMER.c.instance_id).where(_TIMER.c.instance_id.in_(_MANY)),
 )
 # SET columns come from the parameters of each call
 _UPDATE_HEAD = FastStatement(
     update(_INSTANCE).where(
         _INSTANCE.c.id == bindparam("b_id"), _INSTANCE.c.revision == bindparam("b_revision")
-    )
+    ),
+    one_row_each=True,
 )
 _DELETE_ROW = FastStatement(
     delete(_TASK_ROW).where(
@@ -94,7 +112,6 @@ def _upserts(ins: Any) -> tuple[FastStatement, FastStatement]:
 
 
 _UPSERTS = {"postgresql": _upserts(postgresql.insert), "sqlite": _upserts(sqlite.insert)}
-_HEADS = {"plain": FastStatement(_SELECT_HEAD), "locked": FastStatement(_SELECT_HEAD.with_for_update())}
 
 
 class HeadRow(NamedTuple):
@@ -114,6 +131,70 @@ def _read_head(conn: Connection, instance_id: int, *, lock: bool) -> HeadRow | N
     stmt = _HEADS["locked" if lock and conn.dialect.name == "postgresql" else "plain"]
     rows = stmt.fetchall(conn, {"instance_id": instance_id})
     return HeadRow(*rows[0]) if rows else None
+
+
+@dataclass
+class _Tree:
+    """What the database holds of an instance besides its head."""
+
+    rows: dict[str, StoredTask] = field(default_factory=dict)
+    payloads: dict[str, str] = field(default_factory=dict)  # data hash -> data JSON
+    open_tasks: set[str] = field(default_factory=set)
+    timers: dict[str, datetime] = field(default_factory=dict)
+
+    def add_row(self, task_id: str, key: str, body: str, dhash: str, payload: str) -> None:
+        self.rows[task_id] = StoredTask(key, body, dhash)
+        self.payloads[dhash] = payload
+
+
+def _read_tree(conn: Connection, instance_id: int) -> _Tree:
+    params = {"instance_id": instance_id}
+    rows, open_tasks, timers = fetch_together(conn, [(stmt, params) for stmt in _TREE_OF_ONE])
+    tree = _Tree(open_tasks={r[0] for r in open_tasks}, timers=dict(timers))
+    for row in rows:
+        tree.add_row(*row)
+    return tree
+
+
+def _read_trees(conn: Connection, instance_ids: list[int]) -> dict[int, _Tree]:
+    trees = {i: _Tree() for i in instance_ids}
+    rows, open_tasks, timers = (conn.execute(stmt, {"ids": instance_ids}) for stmt in _TREES_OF_MANY)
+    for *row, instance_id in rows:
+        trees[instance_id].add_row(*row)
+    for task_id, instance_id in open_tasks:
+        trees[instance_id].open_tasks.add(task_id)
+    for task_id, due_at, instance_id in timers:
+        trees[instance_id].timers[task_id] = due_at
+    return trees
+
+
+_PRELOADED = "baton.preloaded"  # session.info key of `expect_checkouts`
+
+
+@dataclass
+class _Preloaded:
+    transaction: SessionTransaction | None  # the transaction the heads were locked in
+    expected: set[int] = field(default_factory=set)  # announced, not read yet
+    read: dict[int, tuple[HeadRow, _Tree | None]] = field(default_factory=dict)  # None: cached
+
+
+def expect_checkouts(session: Session, instance_ids: Iterable[int]) -> None:
+    """Announce the instances this unit of work is about to check out (a batch of steps).
+
+    The first `InstanceStore.checkout` of one of them reads the heads of all of them
+    (locked, in id order) and the trees of those not cached in a few statements for the
+    batch, instead of two round trips per instance. The announcement lasts until the
+    transaction ends; the caller must not change an announced instance by other means
+    before checking it out. A lone instance is read the usual way (prepared statements).
+    """
+    instance_ids = list(instance_ids)
+    if len(instance_ids) < 2:
+        return
+    preloaded = session.info.get(_PRELOADED)
+    if preloaded is None or preloaded.transaction is not session.get_transaction():
+        session.connection()  # begin the transaction the announcement belongs to
+        preloaded = session.info[_PRELOADED] = _Preloaded(session.get_transaction())
+    preloaded.expected.update(i for i in instance_ids if i not in preloaded.read)
 
 
 PAYLOAD_MEMORY = 200_000  # remembered task-data hashes before the memory is reset
@@ -166,6 +247,11 @@ class WorkflowCache:
         if live is not None and live.revision == revision:
             return live
         return None
+
+    def holds(self, instance_id: int, revision: int) -> bool:
+        """True if the instance is cached at `revision` (left in place)."""
+        live = self.peek(instance_id)
+        return live is not None and live.revision == revision
 
     def peek(self, instance_id: int) -> LiveInstance | None:
         """The cached instance, left in place (tests compare it with the database)."""
@@ -242,7 +328,9 @@ class InstanceStore:
             NotFoundError: no such instance.
         """
         conn = session.connection()
-        row = _read_head(conn, instance_id, lock=lock)
+        row, tree = self._take_preloaded(session, instance_id)
+        if row is None:
+            row = _read_head(conn, instance_id, lock=lock)
         if row is None:
             raise NotFoundError(f"no instance {instance_id}")
         head = InstanceHead(
@@ -250,30 +338,37 @@ class InstanceStore:
         )
         live = self.cache.take(instance_id, row.revision)
         if live is None:
-            live = self._load(session, row)
+            live = self._load(session, row, tree or _read_tree(conn, row.id))
         return head, live
 
     def load(self, session: Session, instance_id: int) -> BpmnWorkflow:
         """A private copy of an instance's workflow, always read from the database."""
-        row = _read_head(session.connection(), instance_id, lock=False)
+        conn = session.connection()
+        row = _read_head(conn, instance_id, lock=False)
         if row is None:
             raise NotFoundError(f"no instance {instance_id}")
-        return self._load(session, row).workflow
+        return self._load(session, row, _read_tree(conn, instance_id)).workflow
 
-    def _load(self, session: Session, head: HeadRow) -> LiveInstance:
+    def _take_preloaded(self, session: Session, instance_id: int) -> tuple[HeadRow | None, _Tree | None]:
+        preloaded = session.info.get(_PRELOADED)
+        if preloaded is None or preloaded.transaction is not session.get_transaction():
+            return None, None  # nothing announced, or read by a transaction that has ended
+        if instance_id in preloaded.expected:
+            self._preload(session, preloaded)
+        return preloaded.read.pop(instance_id, (None, None))
+
+    def _preload(self, session: Session, preloaded: _Preloaded) -> None:
         conn = session.connection()
-        params = {"instance_id": head.id}
-        with pipeline(conn):  # one round trip for the three reads on PostgreSQL
-            tasks_cursor = _SELECT_ROWS.submit(conn, params)
-            open_cursor = _SELECT_OPEN.submit(conn, params)
-            timers_cursor = SELECT_TIMERS.submit(conn, params)
-        open_tasks = {r[0] for r in _SELECT_OPEN.rows(conn, open_cursor, params)}
-        timers = dict(SELECT_TIMERS.rows(conn, timers_cursor, params))
-        rows: dict[str, StoredTask] = {}
-        payloads: dict[str, str] = {}
-        for task_id, key, body, dhash, payload in _SELECT_ROWS.rows(conn, tasks_cursor, params):
-            rows[task_id] = StoredTask(key, body, dhash)
-            payloads[dhash] = payload
+        ids = sorted(preloaded.expected)
+        preloaded.expected.clear()
+        locked = "locked" if conn.dialect.name == "postgresql" else "plain"
+        heads = [HeadRow(*r) for r in conn.execute(_HEADS_OF_MANY[locked], {"ids": ids})]
+        cold = [h.id for h in heads if not self.cache.holds(h.id, h.revision)]
+        trees = _read_trees(conn, cold) if cold else {}
+        preloaded.read.update({h.id: (h, trees.get(h.id)) for h in heads})
+
+    def _load(self, session: Session, head: HeadRow, tree: _Tree) -> LiveInstance:
+        rows, payloads = tree.rows, tree.payloads
         self._stored_payloads.update(dict.fromkeys(payloads))
         definition = self.definitions.info(session, head.definition_id)
         if self.codec.needs_migration(head.serializer_version):
@@ -287,8 +382,8 @@ class InstanceStore:
             dct = self.codec.assemble(head.meta_json, rows, payloads, spec, subs)
         workflow = self.codec.restore(dct, head.serializer_version)
         workflow.script_engine = self.script_engine
-        live = LiveInstance(head.id, head.definition_id, head.revision, workflow, rows, open_tasks)
-        live.timers = timers
+        live = LiveInstance(head.id, head.definition_id, head.revision, workflow, rows, tree.open_tasks)
+        live.timers = tree.timers
         return live
 
     # -- saving ----------------------------------------------------------------------
@@ -341,7 +436,9 @@ class InstanceStore:
             The new revision.
 
         Raises:
-            ConflictError: the instance changed since it was loaded.
+            ConflictError: the instance changed since it was loaded. Inside
+                `engine.fastsql.deferred_writes` the check is made when the batch's rows
+                are sent, and a miss raises StaleDataError there.
         """
         conn = session.connection()
         new_revision = head.revision + 1
@@ -354,15 +451,25 @@ class InstanceStore:
             "updated_at": now,
             **values,
         }
-        # With a pipeline the whole write is one round trip; the revision check is read when
-        # it ends, and a failed check raises before anything commits.
-        with pipeline(conn):
-            update = _UPDATE_HEAD.submit(conn, params)
+
+        def write_step() -> None:
             self._write_rows(session, head.id, diff)
             if also is not None:
                 also()
-        if update.rowcount != 1:
-            raise ConflictError(f"instance {head.id} was changed by someone else; reload and try again")
+
+        if holding_writes(conn):
+            # part of a batch (the timer worker's): everything is sent when the batch ends, the
+            # revision check included -- it cannot fail, the batch holds the instance's lock
+            _UPDATE_HEAD.executemany(conn, [params])
+            write_step()
+        else:
+            # With a pipeline the whole write is one round trip; the revision check is read
+            # when it ends, and a failed check raises before anything commits.
+            with pipeline(conn):
+                update = _UPDATE_HEAD.submit(conn, params)
+                write_step()
+            if update.rowcount != 1:
+                raise ConflictError(f"instance {head.id} was changed by someone else; reload and try again")
         live.rows.update(diff.upserts)
         for task_id in diff.deletes:
             live.rows.pop(task_id, None)
@@ -428,4 +535,11 @@ def new_instance_row(definition: DefinitionInfo, now: datetime) -> WorkflowInsta
     )
 
 
-__all__ = ["InstanceHead", "InstanceStore", "LiveInstance", "WorkflowCache", "new_instance_row"]
+__all__ = [
+    "InstanceHead",
+    "InstanceStore",
+    "LiveInstance",
+    "WorkflowCache",
+    "expect_checkouts",
+    "new_instance_row",
+]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,8 +15,10 @@ import pytest
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from sqlalchemy import func, select
 
+import engine.store as store_module
 from engine.errors import WorkflowExecutionError
-from engine.models import Event, TimerDue
+from engine.models import Event, TimerDue, WorkflowInstance
+from engine.store import expect_checkouts
 from engine.timers import TimerWorker
 from workflows.services import Services, build_services
 
@@ -136,10 +142,13 @@ def test_completing_the_waiting_step_withdraws_its_boundary_timer(timed: Service
     assert [b for b, _ in timer_rows(timed, instance_id)] == ["wait_day"]
 
 
-def test_a_broken_instance_is_postponed_and_does_not_block_the_others(timed: Services) -> None:
+def test_a_broken_instance_in_the_middle_of_a_batch_is_set_aside_and_the_others_fire_once(
+    timed: Services,
+) -> None:
     clock = timed.runtime.clock
     assert isinstance(clock, FakeClock)
-    broken, healthy = start(timed, "tick"), start(timed, "tick")
+    ids = [start(timed, "tick") for _ in range(5)]
+    broken = ids[2]
     clock.now += timedelta(minutes=2)
 
     def fire(session: Any, instance_id: int) -> int:
@@ -148,10 +157,17 @@ def test_a_broken_instance_is_postponed_and_does_not_block_the_others(timed: Ser
         return timed.runtime.fire_timers(session, instance_id)
 
     stats = TimerWorker(timed.db, fire, clock=clock).run_once()
-    assert (stats.fired, stats.failures) == (1, 1)
-    assert open_steps(timed, healthy) == ["after"]
+    assert (stats.fired, stats.failures) == (4, 1)
+    assert stats.errors == [f"instance {broken}: [wait] script failed"]
+    for healthy in ids[:2] + ids[3:]:
+        assert fired(timed, healthy) == ["wait"]
+        assert open_steps(timed, healthy) == ["after"]
+    assert fired(timed, broken) == [] and open_steps(timed, broken) == []
     (row,) = timer_rows(timed, broken)
-    assert row[1] == clock.now + timedelta(minutes=1)
+    assert row[1] == clock.now + timedelta(minutes=1)  # looked at again in a minute
+    clock.now += timedelta(minutes=1)
+    assert worker(timed, clock).run_once().fired == 1  # the script was fixed meanwhile
+    assert fired(timed, broken) == ["wait"]
 
 
 def test_two_workers_fire_a_thousand_due_timers_each_exactly_once(timed: Services, database_url: str) -> None:
@@ -210,3 +226,143 @@ def test_baton_worker_once_fires_due_timers_from_the_command_line(timed: Service
     assert result.exit_code == 0, result.output
     assert "fired 1 timer(s) on 1 instance(s); 0 failure(s)" in result.output
     assert open_steps(timed, instance_id) == ["after"]
+
+
+def test_a_batch_mixes_instances_cached_here_changed_elsewhere_and_never_seen(
+    timed: Services, database_url: str
+) -> None:
+    clock = timed.runtime.clock
+    assert isinstance(clock, FakeClock)
+    current, stale, cold = (start(timed, "timed") for _ in range(3))  # all three cached here
+    elsewhere = build_services(database_url, definitions_dir=ROOT / "definitions", clock=clock)
+    try:
+        complete(elsewhere, stale, "draft")  # our cached copy of `stale` is now out of date
+    finally:
+        elsewhere.db.dispose()
+    with timed.db.unit_of_work(write=False) as session:
+        row = session.get(WorkflowInstance, cold)
+        assert row is not None
+        assert timed.store.cache.take(cold, row.revision) is not None  # forgotten, as after a restart
+    clock.now += timedelta(days=1, minutes=1)
+    stats = worker(timed, clock).run_once()  # the store verifies every save against a full encode
+    assert (stats.fired, stats.instances, stats.failures) == (3, 3, 0)
+    assert fired(timed, current) == ["chase"] and fired(timed, cold) == ["chase"]
+    assert fired(timed, stale) == ["wait_day"]
+    assert open_steps(timed, stale) == ["produce"]
+
+
+def test_a_worker_reads_its_batch_together_not_instance_by_instance(
+    timed: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = timed.runtime.clock
+    assert isinstance(clock, FakeClock)
+    ids = [start(timed, "tick") for _ in range(10)]
+    timed.store.cache.clear()
+    single_reads: list[int] = []
+    for name in ("_read_head", "_read_tree"):
+        original = getattr(store_module, name)
+        monkeypatch.setattr(
+            store_module,
+            name,
+            lambda conn, instance_id, *a, _o=original, **k: (
+                single_reads.append(instance_id) or _o(conn, instance_id, *a, **k)
+            ),
+        )
+    clock.now += timedelta(minutes=2)
+    assert worker(timed, clock).run_once().fired == 10
+    assert single_reads == []
+    assert all(fired(timed, i) == ["wait"] for i in ids)
+
+
+def test_instances_read_for_a_batch_are_read_again_once_its_transaction_ended(timed: Services) -> None:
+    first, second = start(timed, "tick"), start(timed, "tick")
+    with timed.db.unit_of_work() as session:
+        expect_checkouts(session, [first, second])
+        timed.runtime.cancel(session, first)  # reads both instances, locked until the commit
+        session.commit()
+        with timed.db.unit_of_work() as other:
+            timed.runtime.cancel(other, second)
+        head, _live = timed.store.checkout(session, second)
+        assert (head.revision, head.status) == (2, "cancelled")
+
+
+def test_a_worker_leaves_an_instance_a_user_is_stepping_for_later_without_waiting(
+    timed: Services, database_url: str
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: a worker queues behind the user's step")
+    clock = timed.runtime.clock
+    assert isinstance(clock, FakeClock)
+    busy, free = start(timed, "tick"), start(timed, "tick")
+    clock.now += timedelta(minutes=2)
+    results: list[Any] = []
+    with timed.db.unit_of_work() as session:
+        timed.store.checkout(session, busy)  # the user's step holds the instance's row lock
+        thread = threading.Thread(target=lambda: results.append(worker(timed, clock).run_once()))
+        thread.start()
+        thread.join(timeout=30)
+        waited = thread.is_alive()
+    thread.join()
+    assert not waited
+    assert (results[0].fired, results[0].instances) == (1, 1)
+    assert fired(timed, free) == ["wait"] and fired(timed, busy) == []
+    assert worker(timed, clock).run_once().fired == 1
+    assert fired(timed, busy) == ["wait"]
+
+
+KILLED_WORKER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import UTC, datetime
+    sys.path.insert(0, {root!r})
+    import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
+    from engine.runtime import Runtime
+    from engine.timers import TimerWorker
+    from workflows.services import build_services
+
+    now = datetime.fromisoformat({now!r})
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now.astimezone(tz or UTC)
+
+    spiff_timer.datetime = Frozen
+    svc = build_services({url!r}, definitions_dir={defs!r}, clock=lambda: now)
+    original, calls = Runtime.fire_timers, []
+
+    def fire_then_die(self, session, instance_id):
+        fired = original(self, session, instance_id)  # written, not committed
+        calls.append(instance_id)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return fired
+
+    Runtime.fire_timers = fire_then_die
+    TimerWorker(svc.db, svc.runtime.fire_timers, clock=lambda: now).run_once()
+    print("survived")
+    """
+)
+
+
+def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing_and_fires_nothing_twice(
+    timed: Services, database_url: str
+) -> None:
+    clock = timed.runtime.clock
+    assert isinstance(clock, FakeClock)
+    ids = [start(timed, "tick") for _ in range(6)]
+    clock.now += timedelta(minutes=2)
+    script = KILLED_WORKER.format(
+        root=str(ROOT), url=database_url, defs=str(ROOT / "definitions"), now=clock.now.isoformat()
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    # its transaction is gone with it: wait until the database has let go of its locks
+    with timed.db.unit_of_work() as session:
+        locked = session.scalars(select(TimerDue.instance_id).with_for_update()).all()
+        assert sorted(locked) == ids
+    assert all(fired(timed, i) == [] for i in ids)
+    timed.store.cache.clear()
+    stats = worker(timed, clock).run_once()
+    assert (stats.fired, stats.failures) == (6, 0)
+    assert all(fired(timed, i) == ["wait"] and open_steps(timed, i) == ["after"] for i in ids)
