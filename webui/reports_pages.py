@@ -49,6 +49,7 @@ BLURBS = {
     "workload": "Open tasks and logged hours per person and lane against weekly capacity.",
 }
 AM, PM, CLIENT, RED, AMBER, GREY = "#2f6fed", "#0f9d76", "#f0a43a", "#d92d20", "#dc8a00", "#98a2b3"
+PASS, WON = "#34c38f", "#7bd3b0"
 LANE_COLOURS = {AM_LANE: AM, PM_LANE: PM}
 FILTER_KEYS = ("from", "to", "definition", "client", "version_id", "by")
 
@@ -110,22 +111,24 @@ def charts_for(report: ReportRows) -> list[dict[str, Any]]:
                 percent=True,
             )
         ]
-        charts.append(
-            _chart(
-                "sla-open",
-                "Open tasks at risk and breached",
-                keys,
-                [
-                    _series("at risk", [r["open_at_risk"] for r in rows], AMBER),
-                    _series("breached", [r["open_breached"] for r in rows], RED),
-                ],
-                stacked=True,
+        if any(r["open_at_risk"] or r["open_breached"] for r in rows):  # else an empty chart
+            charts.append(
+                _chart(
+                    "sla-open",
+                    "Open tasks at risk and breached",
+                    keys,
+                    [
+                        _series("at risk", [r["open_at_risk"] for r in rows], AMBER),
+                        _series("breached", [r["open_breached"] for r in rows], RED),
+                    ],
+                    stacked=True,
+                    integer=True,
+                )
             )
-        )
         return charts
     if name == "rework":
         decisions = [c for c in columns(rows) if c not in ("key", "total")]
-        palette = {"approved": PM, "pass": PM, "won": PM, "changes_requested": AMBER, "fail": RED}
+        palette = {"approved": PM, "pass": PASS, "won": WON, "changes_requested": AMBER, "fail": RED}
         return [
             _chart(
                 "rework",
@@ -136,6 +139,7 @@ def charts_for(report: ReportRows) -> list[dict[str, Any]]:
                     for d in decisions
                 ],
                 stacked=True,
+                integer=True,
             )
         ]
     if name == "cost":
@@ -185,7 +189,11 @@ def charts_for(report: ReportRows) -> list[dict[str, Any]]:
     if name == "throughput":
         return [
             _chart(
-                "throughput", "Engagements", keys, [_series("engagements", [r["value"] for r in rows], AM)]
+                "throughput",
+                "Engagements",
+                keys,
+                [_series("engagements", [r["value"] for r in rows], AM)],
+                integer=True,
             )
         ]
     if name == "handoff":

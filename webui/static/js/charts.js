@@ -2,7 +2,7 @@
  * Baton's report charts: Chart.js (vendored by `npm run vendor`) over the JSON the page embeds.
  *
  * <script type="application/json" id="chart-data">[{id, title, labels, datasets: [{label, data,
- *   color}], stacked?, horizontal?, percent?, unit?}, ...]</script>
+ *   color}], stacked?, horizontal?, percent?, integer?, unit?}, ...]</script>
  * <canvas data-chart="<id>"></canvas>   one per chart
  *
  * A dataset's color is one colour or one per bar (the page colours the bottleneck, the lanes...).
@@ -19,6 +19,7 @@
     var scales = { x: { stacked: !!spec.stacked }, y: { stacked: !!spec.stacked } };
     scales[valueAxis].beginAtZero = true;
     scales[valueAxis].ticks = {
+      precision: spec.integer ? 0 : undefined,  // counts: no 0.5 of a task
       callback: function (value) { return value + suffix(spec); }
     };
     return {
