@@ -57,6 +57,13 @@ def editors(status: int) -> dict[str, int]:
     return {**only(status, "ops_lead"), "anonymous": 302}
 
 
+def readers(status: int) -> dict[str, int]:
+    """Leadership, ops leads and admins get `status` (they read reports), the other roles 403,
+    nobody logged in is sent to the login page.
+    """
+    return {**only(status, "leadership", "ops_lead", "admin"), "anonymous": 302}
+
+
 @dataclass(frozen=True)
 class Case:
     """A call of one route: its URL (with {placeholders}), body, and the status per role."""
@@ -170,6 +177,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("users.me", "GET"): Case(API + "/me", everyone(200)),
     ("users.tokens", "GET"): Case(API + "/me/tokens", everyone(200)),
     ("users.new_token", "POST"): Case(API + "/me/tokens", everyone(201), body={"name": "script"}),
+    # report pages and the engagement review: leadership, ops leads and admins
+    ("reports_pages.overview", "GET"): Case("/reports", readers(200), page=True),
+    ("reports_pages.report", "GET"): Case("/reports/cost?by=lane", readers(200), page=True),
+    ("reports_pages.review", "GET"): Case("/engagements/{engagement}/review", readers(200), page=True),
+    # reports: leadership, ops leads and admins
+    ("reports.index", "GET"): Case(API + "/reports", everyone(200)),
+    ("reports.report", "GET"): Case(API + "/reports/time", only(200, "leadership", "ops_lead", "admin")),
     # pete's token: he and an admin may revoke it; to anyone else it does not exist
     ("users.drop_token", "DELETE"): Case(
         API + "/me/tokens/{token}", only(204, "project_manager", "admin", others=404), fresh="token"
