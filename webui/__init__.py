@@ -9,7 +9,7 @@ from flask import Flask
 
 from workflows.services import Services
 
-from . import auth, diagrams, pages, services
+from . import auth, diagrams, inbox_pages, pages, services
 from .api.setup import init_api
 
 
@@ -43,5 +43,6 @@ def create_app(test_config: dict[str, Any] | None = None, *, with_services: Serv
     auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(diagrams.bp)
+    app.register_blueprint(inbox_pages.bp)
     init_api(app)
     return app
