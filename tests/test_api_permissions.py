@@ -112,6 +112,41 @@ CASES: dict[tuple[str, str], Case] = {
     ("inbox.notifications_read_all", "POST"): Case(
         "/notifications/read-all", everyone(302, anonymous=302), page=True
     ),
+    # the task page: everyone looks; only who may work the task claims, completes, logs effort
+    ("task_pages.task", "GET"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare", everyone(200, anonymous=302), page=True
+    ),
+    ("task_pages.claim", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/claim",
+        {**only(302, "account_manager"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+    ),
+    ("task_pages.unclaim", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/unclaim",
+        {**only(302, "account_manager", "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        fresh="claimed",
+    ),
+    ("task_pages.complete", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/complete",
+        {**only(302, "account_manager"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+        form={
+            "pitch_summary": "A bold rebrand",
+            "pitch_date": "2026-12-10",
+            "pitch_team/0": "ana",
+            "estimated_value": "25000",
+        },
+    ),
+    ("task_pages.effort", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/effort",
+        {**only(302, "account_manager"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+        form={"hours": "1.5", "note": "drafting"},
+    ),
     ("pages.engagement", "GET"): Case("/engagements/{engagement}", everyone(200, anonymous=302), page=True),
     ("pages.healthz", "GET"): Case("/healthz", everyone(200, anonymous=200), page=True),
     ("static", "GET"): Case("/static/baton.css", everyone(200, anonymous=200), page=True),
