@@ -100,6 +100,15 @@ CASES: dict[tuple[str, str], Case] = {
         "/definitions/deploy", editors(201), page=True, body={"xml": "{even_slower_qc}", "note": "slower QC"}
     ),
     ("pages.engagements", "GET"): Case("/engagements", everyone(200, anonymous=302), page=True),
+    ("pages.new_engagement", "GET"): Case(
+        "/engagements/new", {**only(200, "account_manager", "ops_lead", "admin"), "anonymous": 302}, page=True
+    ),
+    ("pages.start_engagement", "POST"): Case(
+        "/engagements/new",
+        {**only(302, "account_manager", "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        form={"client": "Acme", "name": "Rebrand", "account_manager": "ana", "project_manager": "pete"},
+    ),
     ("inbox.inbox", "GET"): Case("/inbox?stage=pitch", everyone(200, anonymous=302), page=True),
     ("inbox.notifications", "GET"): Case("/notifications", everyone(200, anonymous=302), page=True),
     # ana's first notification (her pitch task): only she may mark it read; to others it does not exist

@@ -120,3 +120,34 @@ def test_ana_reads_her_notifications_one_then_all_from_the_page(app: Flask, depl
     html = done.get_data(as_text=True)
     assert "Marked 2 notifications read." in html and 'class="note unread"' not in html
     assert notifications_badge(ana) == "0"
+
+
+def test_ana_starts_an_engagement_from_the_board_and_pete_may_not(app: Flask, deployed: Services) -> None:
+    ana = logged_in(app, deployed, "ana")
+    board = ana.get("/engagements").get_data(as_text=True)
+    assert "Start engagement" in board
+    form = ana.get("/engagements/new").get_data(as_text=True)
+    assert '<option value="pete">' in form and '<option value="engagement" selected>' in form
+    started = ana.post(
+        "/engagements/new",
+        data={
+            "client": "Globex",
+            "name": "Launch",
+            "process_id": "engagement",
+            "account_manager": "ana",
+            "project_manager": "pete",
+            "pm_joins_scoping": "on",
+            "budget_alert_ratio": "0.8",
+        },
+    )
+    assert started.status_code == 302
+    page = ana.get(started.headers["Location"]).get_data(as_text=True)
+    assert "Started Globex — Launch." in page
+    assert "Prepare pitch" in section(ana.get("/inbox").get_data(as_text=True), "mine")
+
+    kept = ana.post("/engagements/new", data={"client": "Initech", "name": "", "budget_alert_ratio": "lots"})
+    assert kept.status_code == 422 and 'value="Initech"' in kept.get_data(as_text=True)
+
+    pete = logged_in(app, deployed, "pete")
+    assert "Start engagement" not in pete.get("/engagements").get_data(as_text=True)
+    assert pete.get("/engagements/new").status_code == 403
