@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from tests.api_support import ROOT, csrf_from, make_app, start, token_for
@@ -24,6 +25,7 @@ from workflows import samples as stories
 from workflows.auth import issue_token
 from workflows.demo import seed_users
 from workflows.engagements import claim_task
+from workflows.models import Notification
 from workflows.services import Services
 
 PASSWORD = "permissions walk"
@@ -104,6 +106,63 @@ CASES: dict[tuple[str, str], Case] = {
     ("diagrams.deploy_xml", "POST"): Case(
         "/definitions/deploy", editors(201), page=True, body={"xml": "{even_slower_qc}", "note": "slower QC"}
     ),
+    ("pages.engagements", "GET"): Case("/engagements", everyone(200, anonymous=302), page=True),
+    ("pages.new_engagement", "GET"): Case(
+        "/engagements/new", {**only(200, "account_manager", "ops_lead", "admin"), "anonymous": 302}, page=True
+    ),
+    ("pages.start_engagement", "POST"): Case(
+        "/engagements/new",
+        {**only(302, "account_manager", "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        form={"client": "Acme", "name": "Rebrand", "account_manager": "ana", "project_manager": "pete"},
+    ),
+    ("inbox.inbox", "GET"): Case("/inbox?stage=pitch", everyone(200, anonymous=302), page=True),
+    ("inbox.notifications", "GET"): Case("/notifications", everyone(200, anonymous=302), page=True),
+    # ana's first notification (her pitch task): only she may mark it read; to others it does not exist
+    ("inbox.notification_read", "POST"): Case(
+        "/notifications/{note}/read",
+        {**only(302, "account_manager", others=404), "anonymous": 302},
+        page=True,
+        fresh="note",
+    ),
+    ("inbox.notifications_read_all", "POST"): Case(
+        "/notifications/read-all", everyone(302, anonymous=302), page=True
+    ),
+    # the task page: everyone looks; only who may work the task claims, completes, logs effort
+    ("task_pages.task", "GET"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare", everyone(200, anonymous=302), page=True
+    ),
+    ("task_pages.claim", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/claim",
+        {**only(302, "account_manager"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+    ),
+    ("task_pages.unclaim", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/unclaim",
+        {**only(302, "account_manager", "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        fresh="claimed",
+    ),
+    ("task_pages.complete", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/complete",
+        {**only(302, "account_manager"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+        form={
+            "pitch_summary": "A bold rebrand",
+            "pitch_date": "2026-12-10",
+            "pitch_team/0": "ana",
+            "estimated_value": "25000",
+        },
+    ),
+    ("task_pages.effort", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/effort",
+        {**only(302, "account_manager"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+        form={"hours": "1.5", "note": "drafting"},
+    ),
     ("pages.engagement", "GET"): Case("/engagements/{engagement}", everyone(200, anonymous=302), page=True),
     ("pages.healthz", "GET"): Case("/healthz", everyone(200, anonymous=200), page=True),
     ("static", "GET"): Case("/static/baton.css", everyone(200, anonymous=200), page=True),
@@ -163,6 +222,12 @@ CASES: dict[tuple[str, str], Case] = {
         TASK + "/effort", only(201, "account_manager"), body={"hours": 1.5}, fresh="engagement"
     ),
     # users
+    # notifications: everyone reads and marks their own; another's does not exist for them
+    ("notifications.index", "GET"): Case(API + "/me/notifications?include_read=true", everyone(200)),
+    ("notifications.read", "POST"): Case(
+        API + "/me/notifications/{note}/read", only(200, "account_manager", others=403), fresh="note"
+    ),
+    ("notifications.read_all", "POST"): Case(API + "/me/notifications/read-all", everyone(200)),
     ("users.index", "GET"): Case(API + "/users", everyone(200)),
     ("users.add", "POST"): Case(
         API + "/users",
@@ -236,6 +301,14 @@ class Walk:
             "even_slower_qc": EVEN_SLOWER_QC,
             "pitch_prepare": stories.pitch_prepare(),
         }
+        if case.fresh == "note":  # a fresh engagement tells ana of its pitch task
+            fresh = start(self.services)
+            with self.services.db.unit_of_work() as session:
+                values["note"] = session.scalars(
+                    select(Notification.id)
+                    .where(Notification.engagement_id == fresh)
+                    .order_by(Notification.id)
+                ).first()
         if case.fresh == "token":
             with self.services.db.unit_of_work() as session:
                 values["token"] = issue_token(session, self.services, "pete", name="to revoke").token.id

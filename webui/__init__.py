@@ -9,7 +9,7 @@ from flask import Flask
 
 from workflows.services import Services
 
-from . import auth, diagrams, pages, reports_pages, services
+from . import auth, diagrams, inbox_pages, pages, reports_pages, services, tasks_pages
 from .api.setup import init_api
 
 
@@ -44,5 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, with_services: Serv
     app.register_blueprint(pages.bp)
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(reports_pages.bp)
+    app.register_blueprint(inbox_pages.bp)
+    app.register_blueprint(tasks_pages.bp)
     init_api(app)
     return app

@@ -1,13 +1,20 @@
-"""Read-only pages: engagements, their stage, open tasks and history."""
+"""Pages: engagements (the board, starting one, one engagement with its stage, tasks and history)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from engine.errors import NotFoundError
-from workflows.agency import AM_LANE, PM_LANE, STAGE_LABELS, STAGES
+from workflows import access
+from workflows.agency import ACCOUNT_MANAGER, AM_LANE, PM_LANE, PROJECT_MANAGER, STAGE_LABELS, STAGES
+from workflows.board import engagement_board
+from workflows.catalog import list_definitions
+from workflows.directory import directory
 from workflows.engagements import list_engagements, list_open_tasks, view_engagement
+from workflows.people import PermissionDenied
 
+from .auth import current_user
 from .services import get_services
 
 bp = Blueprint("pages", __name__)
@@ -23,6 +30,83 @@ def index() -> str:
     return render_template(
         "index.html", engagements=engagements, tasks=tasks, stages=STAGES, stage_labels=STAGE_LABELS
     )
+
+
+@bp.get("/engagements")
+def engagements() -> str:
+    """Every engagement with stage, AM, PM, SLA health and budget burn."""
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        rows = engagement_board(session, svc, actor=current_user().username)
+    return render_template(
+        "engagements.html",
+        rows=rows,
+        stage_labels=STAGE_LABELS,
+        am=ACCOUNT_MANAGER,
+        pm=PROJECT_MANAGER,
+        may_start=may_start(),
+    )
+
+
+def may_start() -> bool:
+    """Whether the current user's roles may start engagements (see `workflows.access.RULES`)."""
+    roles = access.RULES[access.START_ENGAGEMENT][0]
+    return roles is None or current_user().has_role(*roles)
+
+
+def _start_form(values: dict[str, str], error: str | None = None, status: int = 200) -> tuple[str, int]:
+    svc = get_services()
+    me = current_user().username
+    with svc.db.unit_of_work(write=False) as session:
+        definitions = sorted({d.process_id for d in list_definitions(session, svc, actor=me)})
+        ams = [u.username for u in directory(session, actor=me, role=ACCOUNT_MANAGER)]
+        pms = [u.username for u in directory(session, actor=me, role=PROJECT_MANAGER)]
+    html = render_template(
+        "engagement_new.html", values=values, error=error, definitions=definitions, ams=ams, pms=pms
+    )
+    return html, status
+
+
+@bp.get("/engagements/new")
+def new_engagement() -> tuple[str, int]:
+    """The form to start an engagement (account managers, ops leads, admins)."""
+    if not may_start():
+        abort(403)
+    return _start_form({"process_id": "engagement", "budget_alert_ratio": "0.9"})
+
+
+@bp.post("/engagements/new")
+def start_engagement() -> Response | tuple[str, int]:
+    """Start an engagement from the form; a refusal comes back with the input kept."""
+    form = {k: v.strip() for k, v in request.form.items() if k != "csrf_token"}
+    options: dict[str, object] = {"pm_joins_scoping": form.get("pm_joins_scoping") == "on"}
+    try:
+        options["budget_alert_ratio"] = float(form.get("budget_alert_ratio") or 0.9)
+    except ValueError:
+        return _start_form(form, "the budget alert ratio is a number such as 0.9", 422)
+    if not form.get("client") or not form.get("name"):
+        return _start_form(form, "give the client and the engagement a name", 422)
+    svc = get_services()
+    try:
+        with svc.db.unit_of_work() as session:
+            view, _version = access.start(
+                session,
+                svc,
+                actor=current_user().username,
+                client=form["client"],
+                name=form["name"],
+                process_id=form.get("process_id") or "engagement",
+                options=options,
+                account_manager=form.get("account_manager") or None,
+                project_manager=form.get("project_manager") or None,
+            )
+            engagement_id = view.engagement.id
+    except PermissionDenied:
+        abort(403)
+    except (ValueError, NotFoundError) as exc:
+        return _start_form(form, str(exc), 422)
+    flash(f"Started {form['client']} — {form['name']}.", "ok")
+    return redirect(url_for("pages.engagement", engagement_id=engagement_id))
 
 
 @bp.get("/engagements/<int:engagement_id>")

@@ -1,0 +1,201 @@
+"""The task page: a step's instructions, its engagement, its form; claim, release, complete, log effort."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from engine.definitions import element_id
+from engine.errors import ConflictError, FormValidationError, NotFoundError, TaskNotReadyError
+from workflows import access
+from workflows.agency import STAGE_LABELS, STAGES, is_true
+from workflows.effort import MAX_HOURS_PER_ENTRY, MAX_NOTE, log_effort
+from workflows.engagements import claim_task, unclaim_task, view_engagement
+from workflows.inbox import TaskDetail, task_detail
+from workflows.people import PermissionDenied
+from workflows.services import Services
+
+from .auth import current_user
+from .forms import COMMENT_SUFFIX, decision_field, instructions_html, kind_of, map_rows, read_form
+from .inbox_pages import SLA_LABELS, row_of
+from .services import get_services
+
+bp = Blueprint("task_pages", __name__)
+TASK = "/engagements/<int:engagement_id>/tasks/<task_id>"
+DECISIONS = (
+    ("approved", "Approve", "primary"),
+    ("changes_requested", "Request changes", ""),
+    ("rejected", "Reject", "danger"),
+)
+
+
+def instructions_of(services: Services, detail: TaskDetail, definition_id: int, session: Any) -> str | None:
+    """The step's instructions for the person doing it (``instructionsForEndUser`` in the BPMN)."""
+    info = services.definitions.info(session, definition_id)
+    spec, subprocesses = services.definitions.spec_for(info)
+    for process in (spec, *subprocesses.values()):
+        for task_spec in process.task_specs.values():
+            if getattr(task_spec, "manual", False) and element_id(task_spec) == detail.task.bpmn_id:
+                text = (getattr(task_spec, "extensions", None) or {}).get("instructionsForEndUser")
+                return str(text) if text else None
+    return None
+
+
+def _render(
+    engagement_id: int,
+    task_id: str,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    svc = get_services()
+    me = current_user().username
+    try:
+        with svc.db.unit_of_work(write=False) as session:
+            detail = task_detail(session, svc, engagement_id, task_id, actor=me)
+            view = view_engagement(session, svc, engagement_id)
+            instructions = instructions_of(svc, detail, view.instance.definition_id, session)
+    except NotFoundError:
+        abort(404)
+    task = detail.task
+    schema = detail.form_schema
+    decision = decision_field(schema) if is_true(task.properties or {}, "approval") else None
+    comment = decision.removesuffix("_decision") + COMMENT_SUFFIX if decision else None
+    html = render_template(
+        "task.html",
+        detail=detail,
+        task=task,
+        view=view,
+        schema=schema,
+        instructions=instructions_html(instructions),
+        decision=decision,
+        comment=comment,
+        decisions=DECISIONS,
+        values=values or {},
+        errors=errors or {},
+        row=row_of(task, detail.engagement, svc.calendar, svc.runtime.clock()),
+        sla_labels=SLA_LABELS,
+        stages=STAGES,
+        stage_labels=STAGE_LABELS,
+        kind_of=kind_of,
+        map_rows=map_rows,
+        me=me,
+        max_hours=MAX_HOURS_PER_ENTRY,
+        max_note=MAX_NOTE,
+    )
+    return html, status
+
+
+@bp.get(TASK)
+def task(engagement_id: int, task_id: str) -> tuple[str, int]:
+    """One task: instructions, engagement, form and actions."""
+    return _render(engagement_id, task_id)
+
+
+@bp.post(TASK + "/complete")
+def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
+    """Complete the task with the posted form; invalid input comes back with its errors, kept."""
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        try:
+            schema = task_detail(
+                session, svc, engagement_id, task_id, actor=current_user().username
+            ).form_schema
+        except NotFoundError:
+            abort(404)
+    data = read_form(schema, request.form)
+    try:
+        with svc.db.unit_of_work() as session:
+            result, _version = access.complete(
+                session,
+                svc,
+                engagement_id,
+                task_id,
+                data,
+                actor=current_user().username,
+                expected_version=request.form.get("version") or None,
+            )
+    except FormValidationError as exc:
+        errors: dict[str, list[str]] = {}
+        for error in exc.errors:
+            errors.setdefault(error.path, []).append(error.message)
+        return _render(engagement_id, task_id, values=data, errors=errors, status=422)
+    except access.StaleVersion:
+        flash("The engagement moved on while you were editing: check the task and submit again.", "error")
+        return _render(engagement_id, task_id, values=data, status=409)
+    except (PermissionDenied, TaskNotReadyError, ConflictError) as exc:
+        flash(str(exc), "error")
+        return _render(
+            engagement_id, task_id, values=data, status=403 if isinstance(exc, PermissionDenied) else 409
+        )
+    title = request.form.get("title", "The task")
+    ended = f" The engagement is {result.status}." if result.status != "running" else ""
+    flash(f"{title}: done.{ended}", "ok")
+    return redirect(url_for("inbox.inbox"))
+
+
+def _act(engagement_id: int, task_id: str, action: str) -> Response | tuple[str, int]:
+    svc = get_services()
+    me = current_user().username
+    try:
+        with svc.db.unit_of_work() as session:
+            if action == "claim":
+                claim_task(session, svc, engagement_id, task_id, actor=me)
+                flash("You claimed this task: it is yours to work on.", "ok")
+            else:
+                unclaim_task(session, svc, engagement_id, task_id, actor=me)
+                flash("You released this task back to its lane.", "ok")
+    except NotFoundError:
+        abort(404)
+    except (PermissionDenied, TaskNotReadyError, ConflictError) as exc:
+        flash(str(exc), "error")
+        return _render(engagement_id, task_id, status=403 if isinstance(exc, PermissionDenied) else 409)
+    return redirect(url_for("task_pages.task", engagement_id=engagement_id, task_id=task_id))
+
+
+@bp.post(TASK + "/claim")
+def claim(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
+    """Claim the task (its assignee, their cover, or a member of its lane)."""
+    return _act(engagement_id, task_id, "claim")
+
+
+@bp.post(TASK + "/unclaim")
+def unclaim(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
+    """Release the claim (the claimer, their cover, an ops lead or an admin)."""
+    return _act(engagement_id, task_id, "unclaim")
+
+
+@bp.post(TASK + "/effort")
+def effort(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
+    """Log hours worked on the task."""
+    svc = get_services()
+    raw = request.form.get("hours", "").strip()
+    try:
+        hours = float(raw)
+    except ValueError:
+        return _render(
+            engagement_id, task_id, errors={"effort/hours": ["enter the hours as a number"]}, status=422
+        )
+    try:
+        with svc.db.unit_of_work() as session:
+            log_effort(
+                session,
+                svc,
+                engagement_id,
+                task_id,
+                hours,
+                actor=current_user().username,
+                note=request.form.get("note", "").strip(),
+            )
+    except NotFoundError:
+        abort(404)
+    except PermissionDenied as exc:
+        flash(str(exc), "error")
+        return _render(engagement_id, task_id, status=403)
+    except ValueError as exc:
+        return _render(engagement_id, task_id, errors={"effort/hours": [str(exc)]}, status=422)
+    flash(f"Logged {raw} h.", "ok")
+    return redirect(url_for("task_pages.task", engagement_id=engagement_id, task_id=task_id))
