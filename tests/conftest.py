@@ -125,3 +125,24 @@ def open_engagement(services: Services, *, process: str = "engagement", **option
             account_manager="ana",
             project_manager="pete",
         ).id
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, shared by the browser tests of the run."""
+    from tests.browser_support import CHROMIUM_ARGS
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def live_server(app: Any) -> Iterator[str]:
+    """The test module's `app` fixture served on a real local port."""
+    from tests.browser_support import serving
+
+    with serving(app) as url:
+        yield url

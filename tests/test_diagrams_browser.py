@@ -5,7 +5,6 @@ Screenshots of each page go to docs/screenshots/.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,96 +13,33 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from engine.models import DefinitionVersion
-from webui import create_app
-from workflows.demo import DEMO_PASSWORD, seed_demo
 from workflows.diagrams import diagram_state, list_versions
 from workflows.engagements import find_open_task, get_engagement, list_engagements
 from workflows.services import Services
 
+from .browser_support import ROOT, demo_app, logged_in, marked, shoot
 from .conftest import FakeClock
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def app(deployed: Services, database_url: str) -> Flask:
-    with deployed.db.unit_of_work() as session:
-        seed_demo(session, deployed)
-    return create_app(
-        {
-            "DATABASE_URL": database_url,
-            "DEFINITIONS_DIR": str(ROOT / "definitions"),
-            "TESTING": True,
-            "SECRET_KEY": "diagram browser tests",
-            "SESSION_COOKIE_SECURE": False,  # the live server below speaks plain http
-        }
-    )
-
-
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    return demo_app(deployed, database_url)
 
 
 @pytest.fixture
 def page(browser: Any, live_server: str) -> Iterator[Any]:
     """olga, the ops lead, logged in to the live server."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live_server}/login")
-    page.fill("#username", "olga")
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("h1:has-text('Engagements')")
-    yield page
-    page.close()
-    assert errors == []  # no script failed on any page
+    with logged_in(browser, live_server, "olga") as page:
+        yield page
 
 
 def engagement_id_of(services: Services, client: str) -> int:
     with services.db.unit_of_work(write=False) as session:
         return next(e.id for e, _ in list_engagements(session) if e.client == client)
-
-
-def marked(page: Any, marker: str) -> set[str]:
-    """BPMN ids of the diagram elements carrying a marker class."""
-    return set(
-        page.eval_on_selector_all(
-            f".djs-element.{marker}", "els => els.map(e => e.getAttribute('data-element-id'))"
-        )
-    )
-
-
-def shoot(page: Any, name: str, **kw: Any) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), **kw)
 
 
 def test_the_engagement_page_highlights_done_and_open_steps(

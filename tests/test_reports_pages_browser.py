@@ -4,61 +4,34 @@ prints. Screenshots go to docs/screenshots/.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from tests.api_support import give_password, make_app
-from tests.test_diagrams_browser import CHROMIUM_ARGS
+from tests.browser_support import logged_in, shoot
 from tests.test_reports_api import history
 from workflows.services import Services
 
 __all__ = ["history"]  # the fixture, shared with the API tests
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
 PASSWORD = "reports in a browser"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def live_server(deployed: Services, database_url: str, history: dict[str, int]) -> Iterator[str]:
-    app: Flask = make_app(deployed, database_url, SESSION_COOKIE_SECURE=False)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+def app(deployed: Services, database_url: str, history: dict[str, int]) -> Flask:
+    return make_app(deployed, database_url, SESSION_COOKIE_SECURE=False)
 
 
 @pytest.fixture
 def page(browser: Any, live_server: str, deployed: Services) -> Iterator[Any]:
     """lee, from leadership, logged in to the live server; no script may fail on any page."""
     give_password(deployed, "lee", PASSWORD)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live_server}/login")
-    page.fill("#username", "lee")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    yield page
-    page.close()
-    assert errors == []
+    with logged_in(browser, live_server, "lee", PASSWORD) as page:
+        yield page
 
 
 def drawn_charts(page: Any) -> list[str]:
@@ -72,11 +45,6 @@ def drawn_charts(page: Any) -> list[str]:
     )
 
 
-def shoot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True)
-
-
 def test_the_overview_draws_its_four_charts(live_server: str, page: Any) -> None:
     page.goto(f"{live_server}/reports?client=Acme")
     assert sorted(drawn_charts(page)) == ["budget", "cost", "sla", "time"]
@@ -85,7 +53,7 @@ def test_the_overview_draws_its_four_charts(live_server: str, page: Any) -> None
         " return {labels: c.data.labels, stacked: c.options.scales.y.stacked}; }"
     )
     assert "qc (bottleneck)" in chart["labels"] and chart["stacked"] is True
-    shoot(page, "reports.png")
+    shoot(page, "reports.png", full_page=True)
 
 
 PAGES = [
@@ -105,14 +73,14 @@ def test_each_report_page_draws_its_chart(live_server: str, page: Any) -> None:
         page.goto(live_server + path)
         assert drawn_charts(page) == charts, path
         assert page.locator("a.csv-link").get_attribute("href").endswith("format=csv")
-        shoot(page, shot)
+        shoot(page, shot, full_page=True)
 
 
 def test_the_engagement_review_draws_and_prints(live_server: str, page: Any, history: dict[str, int]) -> None:
     page.goto(f"{live_server}/engagements/{history['acme']}/review")
     assert drawn_charts(page) == ["review-time", "review-cost"]
-    shoot(page, "engagement-review.png")
+    shoot(page, "engagement-review.png", full_page=True)
     page.emulate_media(media="print")
     assert page.locator("header.top").is_hidden()  # the print CSS drops the navigation
     assert page.locator("button[data-print]").is_hidden()
-    shoot(page, "engagement-review-print.png")
+    shoot(page, "engagement-review-print.png", full_page=True)
