@@ -27,7 +27,7 @@ from .models import Engagement
 from .services import Services
 from .sla import BusinessCalendar
 
-DIMENSIONS = ("stage", "lane", "person")
+DIMENSIONS = ("stage", "lane", "person", "task")
 # any select(): the filters keep its column types
 _Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
 UNSET = "(none)"  # label of tasks without a stage, lane or person
@@ -82,6 +82,8 @@ def _task_column(dimension: str) -> ColumnElement[Any]:
         return HumanTask.stage.expression
     if dimension == "lane":
         return HumanTask.lane.expression
+    if dimension == "task":
+        return HumanTask.bpmn_id.expression  # the diagram element: what a heatmap colours
     if dimension == "person":
         # who did it, else who holds it now
         return func.coalesce(HumanTask.completed_by, HumanTask.claimed_by, HumanTask.assignee)
@@ -195,7 +197,7 @@ def time_report(
         session: the unit of work.
         services: Baton's services (the calendar).
         filters: period (task created), definition, client.
-        by: ``stage``, ``lane`` or ``person``.
+        by: ``stage``, ``lane``, ``person`` or ``task`` (the BPMN element).
     """
     key = _task_column(by).label("key")
     done = _period(
