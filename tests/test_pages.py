@@ -45,6 +45,9 @@ def test_an_engagement_page_shows_its_stage_open_task_and_history(client: FlaskC
     # the open brief approval waits with the engagement's AM
     assert re.search(r"<td>Approve brief</td><td>Account Management</td>.*?<td>ana</td>", html, re.S)
     assert "task completed" in html and "started" in html
+    # steps go by their names in the diagram, in the decisions and the history alike
+    assert re.search(r"<td>Record pitch outcome</td>\s*<td><span class=\"status decision-won", html)
+    assert "<td>Write brief</td>" in html and "<td>brief_write</td>" not in html
     assert client.get("/engagements/999").status_code == 404
 
 

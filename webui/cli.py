@@ -378,7 +378,7 @@ def show(ctx: click.Context, engagement_id: int) -> None:
             for d in view.decisions:
                 decisions.add_row(
                     d.at.strftime("%Y-%m-%d %H:%M"),
-                    d.step,
+                    _e(view.step_name(d.step)),
                     _e(d.decision),
                     _e(d.actor or ""),
                     _e(d.comment or ""),
