@@ -27,9 +27,12 @@ from sqlalchemy import select
 
 from engine.facts import fact_names
 from engine.models import WorkflowInstance
+from tests.api_support import make_app
 from tests.conftest import FakeClock
 from tests.test_cli import Baton, err, ok
 from tests.test_reports import TEAM, WALK, _open, _start
+from tests.test_reports_pages import charts_of
+from tests.test_reports_pages import logged_in as reports_client
 from workflows import samples as S
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.effort import log_effort
@@ -285,3 +288,19 @@ def test_the_cli_prints_budget_growth_and_workload(
     assert workload[f"ana / {AM_LANE}"]["capacity_hours"] == 30.0
     bad = baton("report", "budget", "--by", "stage")
     assert bad.exit_code == 1 and "budget groups by engagement or client" in err(bad)
+
+
+def test_leadership_reads_client_growth_on_its_page_and_exports_it(
+    deployed: Services, agency: dict[str, int], database_url: str
+) -> None:
+    app = make_app(deployed, database_url)
+    lee = reports_client(app, deployed, "lee")
+    html = lee.get("/reports/growth?by=account_manager").get_data(as_text=True)
+    chart = charts_of(html)["growth"]
+    assert chart["labels"] == ["ana"]
+    values = {s["label"]: s["data"] for s in chart["datasets"]}
+    assert values == {"won": [4000.0], "open": [30000.0], "lost": [2500.0]}
+    exported = lee.get("/api/v1/reports/growth?by=client&format=csv")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    (acme,) = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert (acme["key"], acme["raised"], acme["won_value"]) == ("Acme", "3", "4000.0")
