@@ -14,6 +14,7 @@ from workflows.directory import directory
 from workflows.effort import effort_totals
 from workflows.engagements import list_engagements, list_open_tasks, view_engagement
 from workflows.people import PermissionDenied
+from workflows.timeline import engagement_timeline
 
 from .auth import current_user
 from .services import get_services
@@ -118,6 +119,7 @@ def engagement(engagement_id: int) -> str:
         with svc.db.unit_of_work(write=False) as session:
             view = view_engagement(session, svc, engagement_id)
             effort = effort_totals(session, engagement_id)
+            timeline = engagement_timeline(session, svc, engagement_id)
     except NotFoundError:
         abort(404)
     lanes: dict[str, float] = {}
@@ -130,6 +132,7 @@ def engagement(engagement_id: int) -> str:
         stages=STAGES,
         stage_labels=STAGE_LABELS,
         effort_by_lane=lanes,
+        timeline=timeline,
         budget=_amount(facts.get("budget")),
         cost_to_date=_amount(facts.get("cost_to_date")),
     )
