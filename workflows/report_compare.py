@@ -187,6 +187,8 @@ def _figures(a: _Side, b: _Side) -> list[Comparison]:
     ]
     for stage in _in_order(set(a.stages) | set(b.stages)):
         sa, sb = a.stages.get(stage), b.stages.get(stage)
+        if not ((sa and sa.completed) or (sb and sb.completed)):
+            continue  # only open tasks on either side: nothing to compare yet
         for measure, attr in (
             ("median hours", "median_hours"),
             ("p90 hours", "p90_hours"),
@@ -204,6 +206,8 @@ def _figures(a: _Side, b: _Side) -> list[Comparison]:
             )
     for stage in _in_order(set(a.slas) | set(b.slas)):
         la, lb = a.slas.get(stage), b.slas.get(stage)
+        if not ((la and la.completed) or (lb and lb.completed)):
+            continue
         out.append(
             Comparison(
                 "SLA per stage",
