@@ -65,6 +65,7 @@ def test_the_heatmap_fills_the_slow_task_with_the_hottest_colour(live_server: st
     assert page.locator(".heat-label.hot").inner_text() == "12.5 h"
     shoot(page, "report-heatmap.png", full_page=True)
     page.click(".measure-switch a:has-text('Breach rate')")
+    page.wait_for_url("**measure=breach")
     page.wait_for_selector("#heatmap-diagram.diagram-ready")
     assert marked(page, "bt-heat-4") == {"qc_check"}
     assert fill_of(page, "qc_check") == rgb(PALETTE[4])
