@@ -46,14 +46,18 @@
     setView(canvas, container, box.x + box.width / 2, box.y + box.height / 2, scale);
   }
 
-  function toolbar(viewer, container) {
+  function toolbar(viewer, container, hottest) {
     var bar = document.createElement("div");
     bar.className = "diagram-tools";
-    [
+    var buttons = [
       ["Fit", "Fit the whole process to the width", function () { fitWidth(viewer, container); }],
       ["−", "Zoom out", function () { zoomBy(viewer, container, 1 / 1.4); }],
       ["+", "Zoom in", function () { zoomBy(viewer, container, 1.4); }]
-    ].forEach(function (b) {
+    ];
+    if (hottest) {
+      buttons.push(["Hottest", "Zoom to the hottest task", function () { focusOn(viewer, container, hottest); }]);
+    }
+    buttons.forEach(function (b) {
       var button = document.createElement("button");
       button.type = "button";
       button.textContent = b[0];
@@ -79,13 +83,22 @@
       var title = document.createElementNS("http://www.w3.org/2000/svg", "title");
       title.textContent = e.title;
       gfx.appendChild(title);
+      if (none) { return; } // the dashed grey outline says it; a label each would clutter
       var label = document.createElement("div");
-      label.className = "heat-label" + (none ? " none" : "") + (e.id === heat.hottest ? " hot" : "");
+      label.className = "heat-label" + (e.id === heat.hottest ? " hot" : "");
       label.textContent = e.label;
       overlays.add(e.id, "baton-heat", {
         position: { top: -10, right: 12 }, html: label, scale: { min: 0.8, max: 1.3 }
       });
     });
+  }
+
+  /* Show one element at a readable size, centred. */
+  function focusOn(viewer, container, id) {
+    var element = viewer.get("elementRegistry").get(id);
+    if (!element) { return; }
+    var scale = Math.min(1, Math.max(0.5, container.clientWidth / 900));
+    setView(viewer.get("canvas"), container, element.x + element.width / 2, element.y + element.height / 2, scale);
   }
 
   function load(container) {
@@ -105,7 +118,7 @@
         return viewer.importXML(xml).then(function () {
           fitWidth(viewer, container);
           paint(viewer, heat);
-          toolbar(viewer, container);
+          toolbar(viewer, container, heat.hottest);
           container.classList.add("diagram-ready");
           var resizing;
           window.addEventListener("resize", function () {
