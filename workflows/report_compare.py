@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.errors import NotFoundError
 from engine.models import DefinitionVersion, HumanTask
 
 from .access import READ_REPORTS, authorize
@@ -95,10 +96,15 @@ def latest_two(session: Session, services: Services, process_id: str) -> tuple[i
     Raises:
         NotFoundError: nothing of the process is deployed.
     """
-    latest = services.definitions.latest(session, process_id).version
-    versions = [v.version for v in services.definitions.list_versions(session, process_id)]
-    earlier = [v for v in versions if v < latest]
-    return (max(earlier) if earlier else latest), latest
+    newest = session.scalars(
+        select(DefinitionVersion.version)
+        .where(DefinitionVersion.process_id == process_id)
+        .order_by(DefinitionVersion.version.desc())
+        .limit(2)
+    ).all()
+    if not newest:
+        raise NotFoundError(f"no deployed definition '{process_id}'")
+    return newest[-1], newest[0]
 
 
 @dataclass(frozen=True)

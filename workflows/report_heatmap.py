@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.errors import NotFoundError
 from engine.models import DefinitionVersion
 from engine.xmlsafe import parse_xml
 
 from .access import READ_REPORTS, authorize
+from .diagrams import get_version
 from .reports import ReportFilter, sla_report, time_report
 from .services import Services
 
@@ -146,10 +146,7 @@ def resolve_version(
     """
     if version is None:
         return services.definitions.latest(session, process_id)
-    for row in services.definitions.list_versions(session, process_id):
-        if row.version == version:
-            return row
-    raise NotFoundError(f"no version {version} of definition '{process_id}'")
+    return get_version(session, process_id, version)
 
 
 def element_figures(
