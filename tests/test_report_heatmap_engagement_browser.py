@@ -46,7 +46,6 @@ def test_the_client_wait_at_scope_sign_off_is_the_hottest_step(live_server: str,
     assert {"pitch_outcome", "scope_estimate", "brief_write", "brief_approve"} <= marked(page, "bt-heat-1")
     assert page.locator(".heat-label.hot").inner_text() == "4.5 h"
     assert "scope_signoff" in page.locator("tr.highlight").inner_text()
-    shoot(page, "report-heatmap.png", full_page=True)
     page.click(".diagram-tools button:has-text('Hottest')")  # zoom to it: readable, in view
     view = page.evaluate(
         "() => { const v = document.querySelector('#heatmap-diagram').bpmnViewer;"
@@ -55,4 +54,6 @@ def test_the_client_wait_at_scope_sign_off_is_the_hottest_step(live_server: str,
         " && s.y >= box.y && s.y + s.height <= box.y + box.height}; }"
     )
     assert view["inside"] and view["scale"] >= 0.5
-    shoot(page, "report-heatmap-hottest.png")
+    shoot(page, "report-heatmap-hottest.png")  # the viewport: a full-page shot resizes, and refits
+    page.click(".diagram-tools button:has-text('Fit')")
+    shoot(page, "report-heatmap.png", full_page=True)
