@@ -123,6 +123,8 @@ def test_the_heatmap_page_colours_the_slow_task(app: Flask, deployed: Services) 
         "heatmap-diagram",
     )
     assert {e["id"]: e["label"] for e in breach["elements"]}["qc_check"] == "100%"
+    every = lee.get("/reports/heatmap?process=fast_track&version=all").get_data(as_text=True)
+    assert "fast_track · every version" in every and "/definitions/fast_track/versions/2.bpmn" in every
     assert lee.get("/reports/heatmap?process=fast_track&version=abc").status_code == 400
     assert lee.get("/reports/heatmap?process=nothing").status_code == 404
     assert logged_in(app, deployed, "ana").get("/reports/heatmap").status_code == 403
@@ -137,6 +139,8 @@ def test_the_compare_page_shows_the_change(app: Flask, deployed: Services) -> No
     assert heat_of(html, "heat-a")["elements"][1]["bucket"] == 4  # v1's production, on the shared scale
     assert heat_of(html, "heat-b")["elements"][1]["bucket"] == 1
     assert logged_in(app, deployed, "pete").get("/reports/compare").status_code == 403
+    alone = lee.get("/reports/compare?process=engagement").get_data(as_text=True)  # one version only
+    assert "v1 → v1" in alone and "change-better" not in alone and "change-worse" not in alone
 
 
 def test_definition_pages_and_the_overview_link_to_the_heatmap(app: Flask, deployed: Services) -> None:
@@ -145,5 +149,6 @@ def test_definition_pages_and_the_overview_link_to_the_heatmap(app: Flask, deplo
     assert "/reports/heatmap?process=fast_track&amp;version=1" in version
     assert "/reports/compare?process=fast_track" in version
     assert "/reports/compare?process=fast_track" in olga.get("/definitions").get_data(as_text=True)
-    overview = olga.get("/reports").get_data(as_text=True)
-    assert "/reports/heatmap" in overview and "/reports/compare" in overview
+    overview = olga.get("/reports?definition=fast_track&client=Acme").get_data(as_text=True)
+    assert "/reports/heatmap?client=Acme&amp;process=fast_track" in overview
+    assert "/reports/compare?client=Acme&amp;process=fast_track" in overview

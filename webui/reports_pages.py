@@ -304,6 +304,11 @@ def overview() -> tuple[str, int]:
             blurbs=BLURBS,
             args=args,
             link_args=_query_string({k: v for k, v in args.items() if k != "by"}),
+            # the heatmap and the comparison take the period and client, and the process as `process`
+            heat_args={
+                **{k: v for k, v in args.items() if k in ("from", "to", "client") and v},
+                **({"process": args["definition"]} if args.get("definition") else {}),
+            },
             errors=errors,
             groupings=None,
         ),
