@@ -246,9 +246,17 @@ CASES: dict[tuple[str, str], Case] = {
     ("reports_pages.overview", "GET"): Case("/reports", readers(200), page=True),
     ("reports_pages.report", "GET"): Case("/reports/cost?by=lane", readers(200), page=True),
     ("reports_pages.review", "GET"): Case("/engagements/{engagement}/review", readers(200), page=True),
+    ("reports_pages.heatmap_page", "GET"): Case("/reports/heatmap?measure=breach", readers(200), page=True),
+    ("reports_pages.compare_page", "GET"): Case(
+        "/reports/compare?process=fast_track", readers(200), page=True
+    ),
     # reports: leadership, ops leads and admins
     ("reports.index", "GET"): Case(API + "/reports", everyone(200)),
     ("reports.report", "GET"): Case(API + "/reports/time", only(200, "leadership", "ops_lead", "admin")),
+    ("reports.heatmap_report", "GET"): Case(
+        API + "/reports/heatmap?process=fast_track&version=all", only(200, "leadership", "ops_lead", "admin")
+    ),
+    ("reports.compare", "GET"): Case(API + "/reports/compare", only(200, "leadership", "ops_lead", "admin")),
     # pete's token: he and an admin may revoke it; to anyone else it does not exist
     ("users.drop_token", "DELETE"): Case(
         API + "/me/tokens/{token}", only(204, "project_manager", "admin", others=404), fresh="token"

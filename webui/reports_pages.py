@@ -16,11 +16,14 @@ from marshmallow import ValidationError
 
 from engine.errors import NotFoundError
 from workflows.agency import AM_LANE, PM_LANE, STAGE_LABELS, STAGES
+from workflows.diagrams import VersionSummary, list_versions
+from workflows.report_compare import SECTIONS
+from workflows.report_heatmap import MEASURE_LABELS, MEASURES, Heatmap
 from workflows.report_review import engagement_review
 from workflows.report_rows import GROUPINGS, REPORTS, ReportRows, columns, read_report
 from workflows.reports import ReportFilter
 
-from .api.reports import ReportQuery, report_filter
+from .api.reports import CompareQuery, HeatmapQuery, ReportQuery, read_comparison, read_heatmap, report_filter
 from .auth import current_user
 from .services import get_services
 
@@ -301,6 +304,11 @@ def overview() -> tuple[str, int]:
             blurbs=BLURBS,
             args=args,
             link_args=_query_string({k: v for k, v in args.items() if k != "by"}),
+            # the heatmap and the comparison take the period and client, and the process as `process`
+            heat_args={
+                **{k: v for k, v in args.items() if k in ("from", "to", "client") and v},
+                **({"process": args["definition"]} if args.get("definition") else {}),
+            },
             errors=errors,
             groupings=None,
         ),
@@ -382,3 +390,119 @@ def review(engagement_id: int) -> str:
             )
         )
     return render_template("engagement_review.html", review=data, charts=charts, stage_labels=STAGE_LABELS)
+
+
+# -- the heatmap and the version comparison ------------------------------------------------------
+
+HEAT_KEYS = ("process", "version", "measure", "from", "to", "client")
+COMPARE_KEYS = ("process", "a", "b", "from", "to", "client")
+
+
+def _load(schema: Any, keys: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The query string's arguments loaded by `schema` (the defaults when they do not load), and
+    the errors.
+    """
+    raw = {k: v for k, v in request.args.items() if k in keys and v != ""}
+    try:
+        return schema.load(raw), {}
+    except ValidationError as exc:
+        return schema.load({}), dict(exc.normalized_messages())
+
+
+def _processes() -> dict[str, list[VersionSummary]]:
+    """Every deployed process with its versions, newest first."""
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        versions = list_versions(session)
+    processes: dict[str, list[VersionSummary]] = {}
+    for v in versions:
+        processes.setdefault(v.process_id, []).append(v)
+    return processes
+
+
+def _figure(value: float | None, unit: str) -> str:
+    """A figure as the heatmap labels it: hours to one decimal, shares as whole percents."""
+    if value is None:
+        return "-"
+    return f"{value:.0%}" if unit == "%" else f"{value:.1f} h"
+
+
+def heat_data(heat: Heatmap) -> dict[str, Any]:
+    """What static/js/heatmap.js needs to colour and label a diagram."""
+    unit = "%" if heat.measure == "breach" else "h"
+    colours = {b.index: b.colour for b in heat.scale}
+    elements = []
+    for e in heat.elements:
+        f = e.figures
+        elements.append(
+            {
+                "id": f.bpmn_id,
+                "bucket": e.bucket,
+                "colour": None if e.bucket is None else colours[e.bucket],
+                "label": _figure(e.value, unit) if e.bucket is not None else "no data",
+                "title": (
+                    f"{f.name}: {f.completed} done, mean {_figure(f.mean_hours, 'h')}, median "
+                    f"{_figure(f.median_hours if f.completed else None, 'h')}; "
+                    f"{f.breached} of {f.judged} late ({_figure(f.breach_rate, '%')}); {f.open_tasks} open"
+                ),
+            }
+        )
+    return {"measure": heat.measure, "hottest": heat.hottest, "elements": elements}
+
+
+@bp.get("/reports/heatmap")
+def heatmap_page() -> tuple[str, int]:
+    """The bottleneck heatmap: a version's diagram with each task coloured by mean duration or
+    breach rate, a legend, and the figures as a table (CSV from the API).
+    """
+    query, errors = _load(HeatmapQuery(), HEAT_KEYS)
+    processes = _processes()
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        heat = read_heatmap(session, svc, query, current_user().username)
+    args = {k: v for k, v in request.args.items() if k in HEAT_KEYS and v}
+    csv_url = f"{url_for('reports.heatmap_report')}?{urlencode({**args, 'format': 'csv'})}"
+    return (
+        render_template(
+            "reports/heatmap.html",
+            heat=heat,
+            data=heat_data(heat),
+            processes=processes,
+            versions=processes.get(heat.process_id, []),
+            args=args,
+            query=query,
+            measure_links={m: "?" + urlencode({**args, "measure": m}) for m in MEASURES},
+            measure_labels=MEASURE_LABELS,
+            csv_url=csv_url,
+            errors=errors,
+        ),
+        400 if errors else 200,
+    )
+
+
+@bp.get("/reports/compare")
+def compare_page() -> tuple[str, int]:
+    """Two versions of a process side by side: figures with the change, and both heatmaps."""
+    query, errors = _load(CompareQuery(), COMPARE_KEYS)
+    processes = _processes()
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        result = read_comparison(session, svc, query, current_user().username)
+    args = {k: v for k, v in request.args.items() if k in COMPARE_KEYS and v}
+    csv_url = f"{url_for('reports.compare')}?{urlencode({**args, 'format': 'csv'})}"
+    sections = {s: [r for r in result.rows if r["section"] == s] for s in SECTIONS}
+    return (
+        render_template(
+            "reports/compare.html",
+            result=result,
+            sections=sections,
+            maps=[heat_data(h) for h in result.heatmaps],
+            processes=processes,
+            versions=processes.get(result.process_id, []),
+            args=args,
+            csv_url=csv_url,
+            errors=errors,
+            stage_labels=STAGE_LABELS,
+        ),
+        400 if errors else 200,
+    )

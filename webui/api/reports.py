@@ -12,10 +12,14 @@ from typing import Any
 from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
+from workflows.report_compare import VersionComparison, compare_versions
+from workflows.report_heatmap import MEASURES, Heatmap, heatmap
 from workflows.report_rows import GROUPINGS, REPORTS, ReportRows, columns, read_report, to_csv
 from workflows.reports import ReportFilter
+from workflows.services import Services
 
 from .common import INT_MAX, actor, problems, text, work
 
@@ -25,7 +29,7 @@ blp = Blueprint(
     url_prefix="/api/v1/reports",
     description="Process review and agency economics (leadership, ops leads, admins): "
     + ", ".join(REPORTS)
-    + ".",
+    + "; the heatmap of a process diagram and the comparison of two of its versions.",
 )
 CSV = "text/csv"
 DIMENSIONS = sorted({d for dims in GROUPINGS.values() if dims for d in dims})
@@ -175,3 +179,204 @@ def report(name: str, **query: Any) -> Any:
     with work() as (session, services):
         rows = read_report(session, services, name, report_filter(query), query.get("by"), actor=actor())
     return csv_response(rows) if wants_csv(query) else report_body(rows)
+
+
+# -- the heatmap and the version comparison ------------------------------------------------------
+
+
+class PeriodQuery(Schema):
+    """The period and client a heatmap or a comparison covers, and how it is sent."""
+
+    process = text(
+        max_length=200, blank=False, load_default="engagement", metadata={"description": "the process id"}
+    )
+    start = fields.Date(data_key="from", metadata={"description": "first day covered (UTC, included)"})
+    end = fields.Date(data_key="to", metadata={"description": "day the period ends (UTC, excluded)"})
+    client = text(max_length=200, metadata={"description": "only this client's engagements (exact name)"})
+    format = fields.String(
+        validate=validate.OneOf(["json", "csv"]),
+        metadata={"description": "csv: the rows as CSV (so does 'Accept: text/csv')"},
+    )
+
+    @validates_schema
+    def _period(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None and end <= start:
+            raise ValidationError("'from' must be before 'to'", "to")
+
+
+def period_filter(query: dict[str, Any]) -> ReportFilter:
+    """The period and client of loaded `PeriodQuery` arguments (the definition is set later)."""
+    return ReportFilter(moment(query.get("start")), moment(query.get("end")), client=query.get("client"))
+
+
+class HeatmapQuery(PeriodQuery):
+    """Which version's diagram, coloured by what."""
+
+    version = fields.String(
+        validate=validate.Regexp(r"^(all|[1-9][0-9]{0,8})$", error="a version number, or 'all'"),
+        metadata={"description": "a version number (default: the latest), or 'all': every version"},
+    )
+    measure = fields.String(
+        load_default="duration",
+        validate=validate.OneOf(MEASURES),
+        metadata={"description": "duration: mean business hours; breach: share of deadlines missed"},
+    )
+
+
+class BucketSchema(Schema):
+    """One colour of the heatmap's scale."""
+
+    index = fields.Integer(required=True)
+    low = fields.Float(required=True)
+    high = fields.Float(required=True)
+    colour = fields.String(required=True, metadata={"description": "CSS colour, cool to hot"})
+    label = fields.String(required=True)
+
+
+class HeatmapSchema(Schema):
+    """Figures per BPMN element and the colour bucket of each."""
+
+    process_id = fields.String(required=True)
+    version = fields.Integer(allow_none=True, metadata={"description": "null: every version"})
+    diagram_version = fields.Integer(required=True, metadata={"description": "the version drawn"})
+    diagram_url = fields.String(required=True, metadata={"description": "its BPMN document"})
+    measure = fields.String(required=True)
+    hottest = fields.String(allow_none=True, metadata={"description": "the element in the top bucket"})
+    scale = fields.List(fields.Nested(BucketSchema), required=True)
+    columns = fields.List(fields.String(), required=True)
+    rows = fields.List(
+        fields.Dict(keys=fields.String()),
+        required=True,
+        metadata={
+            "description": "one per element: key (BPMN id), name, completed, mean_hours, "
+            "median_hours, total_hours, breached, judged, breach_rate, open_tasks, bucket"
+        },
+    )
+
+
+def heatmap_body(heat: Heatmap) -> dict[str, Any]:
+    """A heatmap as `HeatmapSchema` dumps it."""
+    return {
+        "process_id": heat.process_id,
+        "version": heat.version,
+        "diagram_version": heat.diagram_version,
+        "diagram_url": f"/definitions/{heat.process_id}/versions/{heat.diagram_version}.bpmn",
+        "measure": heat.measure,
+        "hottest": heat.hottest,
+        "scale": [vars(b) for b in heat.scale],
+        "columns": columns(heat.rows),
+        "rows": heat.rows,
+    }
+
+
+def read_heatmap(session: Session, services: Services, query: dict[str, Any], who: str) -> Heatmap:
+    """The heatmap loaded `HeatmapQuery` arguments ask for, for `who` (the API and the page)."""
+    version = query.get("version")
+    return heatmap(
+        session,
+        services,
+        query["process"],
+        None if version in (None, "all") else int(version),
+        measure=query["measure"],
+        every_version=version == "all",
+        filters=period_filter(query),
+        actor=who,
+    )
+
+
+def rows_csv(rows: list[dict[str, Any]], name: str) -> Response:
+    """Rows as a CSV download."""
+    return Response(
+        to_csv(rows), mimetype=CSV, headers={"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    )
+
+
+@blp.get("/heatmap")
+@blp.arguments(HeatmapQuery, location="query", as_kwargs=True)
+@blp.response(200, HeatmapSchema)
+@blp.doc(responses={"200": {"content": {"application/json": {"schema": HeatmapSchema}, CSV: CSV_BODY}}})
+@problems(blp, 403, 404, 422)
+def heatmap_report(**query: Any) -> Any:
+    """The bottleneck heatmap of a process diagram (leadership, ops leads, admins): per task,
+    completed count, mean and median business hours, breach rate, open count, and its colour.
+    """
+    with work() as (session, services):
+        heat = read_heatmap(session, services, query, actor())
+    if wants_csv(query):
+        return rows_csv(heat.rows, f"heatmap-{heat.process_id}-v{heat.version or 'all'}-{heat.measure}")
+    return heatmap_body(heat)
+
+
+class CompareQuery(PeriodQuery):
+    """Which two versions."""
+
+    a = fields.Integer(
+        validate=validate.Range(1, INT_MAX),
+        metadata={"description": "before (default: the one before the latest)"},
+    )
+    b = fields.Integer(
+        validate=validate.Range(1, INT_MAX), metadata={"description": "after (default: the latest)"}
+    )
+
+
+class CompareSchema(Schema):
+    """Two versions' figures side by side."""
+
+    process_id = fields.String(required=True)
+    a = fields.Integer(required=True)
+    b = fields.Integer(required=True)
+    notes = fields.List(
+        fields.String(), required=True, metadata={"description": "each version's deploy note"}
+    )
+    columns = fields.List(fields.String(), required=True)
+    rows = fields.List(
+        fields.Dict(keys=fields.String()),
+        required=True,
+        metadata={
+            "description": "section, key, measure, unit, a, b, delta (b - a), change (better, worse, same, -)"
+        },
+    )
+
+
+def read_comparison(
+    session: Session, services: Services, query: dict[str, Any], who: str
+) -> VersionComparison:
+    """The comparison loaded `CompareQuery` arguments ask for, for `who` (the API and the page)."""
+    return compare_versions(
+        session,
+        services,
+        query["process"],
+        query.get("a"),
+        query.get("b"),
+        filters=period_filter(query),
+        actor=who,
+    )
+
+
+def comparison_body(result: VersionComparison) -> dict[str, Any]:
+    """A comparison as `CompareSchema` dumps it."""
+    return {
+        "process_id": result.process_id,
+        "a": result.a,
+        "b": result.b,
+        "notes": list(result.notes),
+        "columns": columns(result.rows),
+        "rows": result.rows,
+    }
+
+
+@blp.get("/compare")
+@blp.arguments(CompareQuery, location="query", as_kwargs=True)
+@blp.response(200, CompareSchema)
+@blp.doc(responses={"200": {"content": {"application/json": {"schema": CompareSchema}, CSV: CSV_BODY}}})
+@problems(blp, 403, 404, 422)
+def compare(**query: Any) -> Any:
+    """Two versions of a process side by side (leadership, ops leads, admins): time per stage,
+    SLA compliance, rework rounds, cost per engagement, time per task, and the change.
+    """
+    with work() as (session, services):
+        result = read_comparison(session, services, query, actor())
+    if wants_csv(query):
+        return rows_csv(result.rows, f"compare-{result.process_id}-v{result.a}-v{result.b}")
+    return comparison_body(result)
