@@ -80,6 +80,7 @@ def test_the_engagement_review_draws_and_prints(live_server: str, page: Any, his
     page.goto(f"{live_server}/engagements/{history['acme']}/review")
     assert drawn_charts(page) == ["review-time", "review-cost"]
     page.wait_for_selector("#engagement-diagram.diagram-ready")  # the diagram, where it stands
+    assert page.locator("figure.timeline g.span").count() == 8  # pitch to feedback, on the timeline
     assert page.locator(".djs-element.bt-done").count() > 5
     shoot(page, "engagement-review.png", full_page=True)
     page.emulate_media(media="print")

@@ -22,6 +22,7 @@ from workflows.report_heatmap import MEASURE_LABELS, MEASURES, Heatmap
 from workflows.report_review import engagement_review
 from workflows.report_rows import GROUPINGS, REPORTS, ReportRows, columns, read_report
 from workflows.reports import ReportFilter
+from workflows.timeline import engagement_timeline
 
 from .api.reports import CompareQuery, HeatmapQuery, ReportQuery, read_comparison, read_heatmap, report_filter
 from .auth import current_user
@@ -353,6 +354,7 @@ def review(engagement_id: int) -> str:
     try:
         with svc.db.unit_of_work(write=False) as session:
             data = engagement_review(session, svc, engagement_id, actor=current_user().username)
+            timeline = engagement_timeline(session, svc, engagement_id)
     except NotFoundError:
         abort(404)
     stages = data.stages
@@ -389,7 +391,9 @@ def review(engagement_id: int) -> str:
                 ],
             )
         )
-    return render_template("engagement_review.html", review=data, charts=charts, stage_labels=STAGE_LABELS)
+    return render_template(
+        "engagement_review.html", review=data, charts=charts, timeline=timeline, stage_labels=STAGE_LABELS
+    )
 
 
 # -- the heatmap and the version comparison ------------------------------------------------------
