@@ -127,7 +127,37 @@ def test_an_ops_lead_edits_a_form_with_a_live_preview_deploys_and_compares(
     page.fill("#properties input[name=sla]", "8bh")
     page.dispatch_event("#properties input[name=sla]", "change")
 
-    # deploy: the form travels with the new version
+    # a new step between writing and approving the brief, with a new form of its own
+    page.evaluate(
+        """() => {
+            const modeler = window.batonModeler;
+            const registry = modeler.get('elementRegistry'), modeling = modeler.get('modeling');
+            const write = registry.get('brief_write'), approve = registry.get('brief_approve');
+            modeling.removeElements([registry.get('flow_brief_written')]);
+            const check = modeling.createShape(
+                { type: 'bpmn:UserTask' },
+                { x: write.x + write.width + 130, y: write.y + write.height / 2 },
+                write.parent
+            );
+            modeling.updateProperties(check, { id: 'brief_check', name: 'Check the brief' });
+            modeling.connect(write, check);
+            modeling.connect(check, approve);
+        }"""
+    )
+    select_step(page, "brief_check")
+    page.select_option("#properties select[name=stage]", "brief")
+    page.fill("#properties input[name=sla]", "4bh")
+    page.dispatch_event("#properties input[name=sla]", "change")
+    page.click("#new-form")
+    assert "brief_check.schema.json" in page.inner_text("#form-drawer-meta")
+    page.click("#form-fields >> text=+ Add field")
+    card = page.locator("#form-fields .fe-list > .fe-card").last
+    card.locator("input[name=title]").fill("Brief is complete")
+    card.locator("select[name=type]").select_option("boolean")
+    preview_has(page, "input[type=checkbox]")
+    page.click("#form-drawer-close")
+
+    # deploy: the forms travel with the new version
     page.fill("#deploy-note", "Budget ceiling in the brief; faster approval")
     page.click("#deploy")
     page.wait_for_selector("#editor-status.ok")
@@ -135,12 +165,17 @@ def test_an_ops_lead_edits_a_form_with_a_live_preview_deploys_and_compares(
     v2 = version_row(deployed, 2)
     assert v2.forms["brief_write.schema.json"]["properties"]["budget_ceiling"]["type"] == "number"
     assert "budget_ceiling" in v2.forms["brief_write.schema.json"]["required"]
+    assert v2.forms["brief_check.schema.json"]["properties"]["field_1"]["type"] == "boolean"
 
     # the comparison marks the two changed steps and says what changed
     page.click("#editor-status >> text=Compare with the previous version")
     page.wait_for_selector("#compare.compare-ready")
     assert marked(page, "diff-changed") >= {"brief_write", "brief_approve"}
+    assert "brief_check" in marked(page, "diff-added")
+    assert "flow_brief_written" in marked(page, "diff-removed")
     changes = page.inner_text("#changes")
+    assert "Added task Check the brief in lane Project Management (Stage brief, SLA 4bh" in changes
+    assert "Removed flow Write brief → Approve brief" in changes
     assert "SLA of Approve brief: 1bd → 8bh" in changes
     assert "Form of Write brief: added required field “Budget ceiling”" in changes
     shoot(page, "definition-compare.png", full_page=True)

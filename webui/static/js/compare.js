@@ -11,7 +11,7 @@
   if (!root) { return; }
   var marks = JSON.parse(document.getElementById("compare-marks").textContent);
   var MARKERS = { added: "diff-added", changed: "diff-changed", removed: "diff-removed" };
-  var SIGNS = { added: "+", changed: "~", removed: "−" };
+  var SIGNS = { added: "+", changed: "Δ", removed: "−" };
   var sides = {
     old: { container: document.getElementById("compare-old"), url: root.dataset.oldUrl, kinds: ["removed", "changed"] },
     new: { container: document.getElementById("compare-new"), url: root.dataset.newUrl, kinds: ["added", "changed"] }
