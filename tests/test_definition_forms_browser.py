@@ -123,6 +123,12 @@ def test_an_ops_lead_edits_a_form_with_a_live_preview_deploys_and_compares(
     page.click("#edit-form")
     assert "approval step" in page.inner_text("#form-drawer-meta")
     preview_has(page, 'button[data-decision="approved"]')
+    options = page.locator('#form-fields .fe-card[data-key="brief_decision"] textarea[name=enum]')
+    assert options.input_value() == "approved\nchanges_requested"
+    options.fill("fine\nnot fine")
+    page.wait_for_selector("#form-problems >> text=must offer 'approved'")
+    options.fill("approved\nchanges_requested")
+    page.wait_for_selector("#form-problems", state="hidden")
     page.click("#form-drawer-close")
     page.fill("#properties input[name=sla]", "8bh")
     page.dispatch_event("#properties input[name=sla]", "change")
@@ -155,6 +161,22 @@ def test_an_ops_lead_edits_a_form_with_a_live_preview_deploys_and_compares(
     card.locator("input[name=title]").fill("Brief is complete")
     card.locator("select[name=type]").select_option("boolean")
     preview_has(page, "input[type=checkbox]")
+    # a table with a column of choices, shown as the task page shows rows
+    page.click("#form-fields >> text=+ Add field")
+    card = page.locator("#form-fields .fe-list > .fe-card").last
+    card.locator("input[name=title]").fill("Gaps found")
+    card.locator("select[name=type]").select_option("table")
+    column = card.locator(".fe-columns > .fe-card").first
+    column.locator("input[name=title]").fill("Section")
+    column.locator("textarea[name=enum]").fill("objectives\naudience\nmessages\nconstraints\nbudget")
+    card.locator("text=+ Add column").click()
+    page.locator("#form-fields .fe-columns > .fe-card").last.locator("input[name=title]").fill(
+        "What is missing"
+    )
+    preview_has(page, 'table.rows[data-rows="field_2"] th:text("What is missing")')
+    page.wait_for_selector(
+        '#form-preview table.rows[data-rows="field_2"] option[value="audience"]', state="attached"
+    )
     page.click("#form-drawer-close")
 
     # deploy: the forms travel with the new version
