@@ -36,6 +36,7 @@ def demo_app(services: Services, database_url: str) -> Flask:
     """The demo agency (users, engagements across the stages) served on the test's services."""
     with services.db.unit_of_work() as session:
         seed_demo(session, services)
+    services.deadline_sweeper().run_once()  # as `baton demo` does: some steps at risk, some late
     # the live server speaks plain http, so the session cookie may not be Secure
     return make_app(services, database_url, SESSION_COOKIE_SECURE=False)
 

@@ -104,6 +104,7 @@ def test_ana_reads_her_notifications_one_then_all_from_the_page(app: Flask, depl
 
     page = ana.get("/notifications").get_data(as_text=True)
     assert page.count('class="note unread"') == 3
+    assert all(f"· {client} —" in page for client in ("Acme", "Globex", "Initech"))  # whose engagement
     token = csrf_from(page)
     oldest = page.rsplit('data-id="', 1)[1].split('"')[0]
     followed = ana.post(f"/notifications/{oldest}/read", data={"csrf_token": token, "follow": "1"})

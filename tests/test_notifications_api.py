@@ -27,6 +27,8 @@ def test_ana_reads_her_new_task_notifications_and_marks_them_read(app: Flask, de
         ("assigned", first, "Prepare pitch"),
     ]
     assert body["items"][0]["link"] == f"/engagements/{second}" and body["items"][0]["read_at"] is None
+    assert [n["client"] for n in body["items"]] == ["Globex", "Acme"]  # which engagement, at a glance
+    assert body["items"][0]["engagement_name"]
 
     newest = body["items"][0]["id"]
     read = ana.post(f"/api/v1/me/notifications/{newest}/read")

@@ -45,6 +45,14 @@ def test_an_engagement_page_shows_its_stage_open_task_and_history(client: FlaskC
     # the open brief approval waits with the engagement's AM
     assert re.search(r"<td>Approve brief</td><td>Account Management</td>.*?<td>ana</td>", html, re.S)
     assert "task completed" in html and "started" in html
+    # the effort logged so far per lane, and the budget (the demo logs effort on each finished step)
+    assert re.search(
+        r"Effort so far:\s*Account Management <strong>[\d.]+ h</strong> · Project Management", html
+    )
+    assert "Budget <strong>20,000</strong>" in html
+    # steps go by their names in the diagram, in the decisions and the history alike
+    assert re.search(r"<td>Record pitch outcome</td>\s*<td><span class=\"status decision-won", html)
+    assert "<td>Write brief</td>" in html and "<td>brief_write</td>" not in html
     assert client.get("/engagements/999").status_code == 404
 
 

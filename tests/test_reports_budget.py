@@ -27,14 +27,18 @@ from sqlalchemy import select
 
 from engine.facts import fact_names
 from engine.models import WorkflowInstance
+from tests.api_support import make_app
 from tests.conftest import FakeClock
 from tests.test_cli import Baton, err, ok
 from tests.test_reports import TEAM, WALK, _open, _start
+from tests.test_reports_pages import charts_of
+from tests.test_reports_pages import logged_in as reports_client
 from workflows import samples as S
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.effort import log_effort
 from workflows.engagements import complete_task, get_engagement
 from workflows.report_budget import budget_report, growth_report
+from workflows.report_rows import report_rows
 from workflows.reports import ReportFilter
 from workflows.services import Services
 
@@ -119,6 +123,9 @@ def test_the_definitions_name_their_facts_at_process_level() -> None:
         "additional_budget",
         "budget_alert_ratio",
         "upsell_opportunities",
+        "supplier_cost",
+        "change_orders_agreed",
+        "budget_added",
     )
     assert fact_names((ROOT / "definitions" / "fast_track.bpmn").read_text(), "fast_track") == (
         "budget",
@@ -129,24 +136,55 @@ def test_the_definitions_name_their_facts_at_process_level() -> None:
 
 def test_each_step_keeps_the_current_values_of_the_facts(deployed: Services, clock: FakeClock) -> None:
     engagement = _start(deployed, "Acme", "Rebrand")
-    # the options script sets the alert ratio as the instance starts
-    assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9}
+    # the options script sets the alert ratio and zeroes the running totals as the instance starts
+    zero = {"supplier_cost": 0, "change_orders_agreed": 0, "budget_added": 0}
+    assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9, **zero}
     _walk(deployed, engagement, RETAIL[:3])
-    assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9, "budget": 10000}
+    assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9, **zero, "budget": 10000}
     _walk(deployed, engagement, RETAIL[3:])
-    assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9, "budget": 10000, "cost_to_date": 9500}
+    assert _facts(deployed, engagement) == {
+        "budget_alert_ratio": 0.9,
+        **zero,
+        "budget": 10000,
+        "cost_to_date": 9500,
+    }
     task = _open(deployed, engagement, "change_order")
     with deployed.db.unit_of_work() as session:
         complete_task(
             session, deployed, engagement, task.task_id, S.change_order("approved", 4000), actor="ana"
         )
-    # the script apply_change_order raised the budget in the same step
+    # the script apply_change_order raised the budget in the same step, and counted the order
     assert _facts(deployed, engagement) == {
         "budget_alert_ratio": 0.9,
         "budget": 14000,
         "cost_to_date": 9500,
         "additional_budget": 4000,
+        "supplier_cost": 0,
+        "change_orders_agreed": 1,
+        "budget_added": 4000,
     }
+
+
+def test_booked_suppliers_and_agreed_change_orders_show_in_the_budget(
+    deployed: Services, clock: FakeClock
+) -> None:
+    engagement = _start(deployed, "Acme", "Launch film")
+    steps = [
+        *RETAIL[:7],
+        ("resourcing_plan", S.resourcing_plan(True)),
+        ("supplier_booking", S.supplier_booking()),
+    ]
+    _walk(deployed, engagement, [*steps, ("production", S.production(9500))])
+    task = _open(deployed, engagement, "change_order")
+    with deployed.db.unit_of_work() as session:
+        data = S.change_order("approved", 3000)
+        complete_task(session, deployed, engagement, task.task_id, data, actor="ana")
+    with deployed.db.unit_of_work(write=False) as session:
+        (line,) = budget_report(session, deployed)
+        rows = report_rows(session, deployed, "budget", ReportFilter()).rows
+    # Brightframe Films 4,500 + Soundbox 600; one change order agreed, adding 3,000
+    assert (line.supplier_cost, line.change_orders, line.budget_added, line.budget) == (5100, 1, 3000, 13000)
+    assert (rows[0]["supplier_cost"], rows[0]["change_orders"], rows[0]["budget_added"]) == (5100, 1, 3000)
 
 
 def test_budget_burn_per_engagement_flags_the_one_past_its_alert_ratio(
@@ -223,12 +261,15 @@ def test_the_cli_prints_budget_growth_and_workload(
             "engagements": 2,
             "budget": 30000.0,
             "cost_to_date": 21500.0,
+            "supplier_cost": 0.0,
             "burn": round(21500 / 30000, 4),
             "effort_cost": 847.5,
             "effort_share": round(847.5 / 30000, 4),
             "servicing_share": round(380 / 30000, 4),
             "management_share": round(467.5 / 30000, 4),
             "over_threshold": 1,
+            "change_orders": 0,
+            "budget_added": 0.0,
             "currency": "GBP",
         }
     ]
@@ -247,3 +288,19 @@ def test_the_cli_prints_budget_growth_and_workload(
     assert workload[f"ana / {AM_LANE}"]["capacity_hours"] == 30.0
     bad = baton("report", "budget", "--by", "stage")
     assert bad.exit_code == 1 and "budget groups by engagement or client" in err(bad)
+
+
+def test_leadership_reads_client_growth_on_its_page_and_exports_it(
+    deployed: Services, agency: dict[str, int], database_url: str
+) -> None:
+    app = make_app(deployed, database_url)
+    lee = reports_client(app, deployed, "lee")
+    html = lee.get("/reports/growth?by=account_manager").get_data(as_text=True)
+    chart = charts_of(html)["growth"]
+    assert chart["labels"] == ["ana"]
+    values = {s["label"]: s["data"] for s in chart["datasets"]}
+    assert values == {"won": [4000.0], "open": [30000.0], "lost": [2500.0]}
+    exported = lee.get("/api/v1/reports/growth?by=client&format=csv")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    (acme,) = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert (acme["key"], acme["raised"], acme["won_value"]) == ("Acme", "3", "4000.0")

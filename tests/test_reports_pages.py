@@ -111,7 +111,7 @@ def test_the_engagement_review_shows_time_decisions_deadlines_and_cost(
     assert time["datasets"][0]["data"][qc] == pytest.approx(6.0)
     assert time["datasets"][1]["data"][time["labels"].index("Scope")] == pytest.approx(4.5)
     assert "changes requested" in html and "Sharper hook." in html
-    assert "brief_approve (+1)" in html and "qc_check (+1)" in html
+    assert "Approve brief (+1)" in html and "Check quality (+1)" in html  # steps by their names
     # the second QC check took 5 business hours of a 4bh SLA: one missed deadline
     assert re.search(r"Missed deadlines</span><strong>1</strong>", html)
     assert "@media print" in olga.get("/static/baton.css").get_data(as_text=True)

@@ -79,6 +79,8 @@ def test_each_report_page_draws_its_chart(live_server: str, page: Any) -> None:
 def test_the_engagement_review_draws_and_prints(live_server: str, page: Any, history: dict[str, int]) -> None:
     page.goto(f"{live_server}/engagements/{history['acme']}/review")
     assert drawn_charts(page) == ["review-time", "review-cost"]
+    page.wait_for_selector("#engagement-diagram.diagram-ready")  # the diagram, where it stands
+    assert page.locator(".djs-element.bt-done").count() > 5
     shoot(page, "engagement-review.png", full_page=True)
     page.emulate_media(media="print")
     assert page.locator("header.top").is_hidden()  # the print CSS drops the navigation

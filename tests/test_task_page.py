@@ -167,3 +167,45 @@ def test_rows_of_an_array_and_a_map_are_read_back_into_the_schemas_shape() -> No
         "rush": False,
         "budget": "lots",  # left for the schema's validation to refuse
     }
+
+
+def test_olga_signs_off_the_scope_for_ana_who_is_at_the_client_saying_why(
+    app: Flask, deployed: Services
+) -> None:
+    engagement = start_and_play(deployed, SIGNOFF)
+    task = open_task_id(deployed, engagement, "scope_signoff")
+    olga = logged_in(app, deployed, "olga")
+    page = olga.get(f"/engagements/{engagement}/tasks/{task}").get_data(as_text=True)
+    # an ops lead holds no AM role: she may only act for someone, ana (who holds it) first
+    assert "Acting for someone else" in page and "I do it myself" not in page
+    assert re.search(r'<select name="on_behalf_of"[^>]*>\s*<option value="ana">ana \(assigned\)', page)
+    assert re.search(r'<option value="alex">alex</option>', page)  # the other account manager
+    url = f"/engagements/{engagement}/tasks/{task}/complete"
+    approve = {"signoff_decision": "approved", "on_behalf_of": "ana", "title": "Get scope sign-off"}
+
+    status, html = post_form(olga, url, approve)
+    assert status == 422 and field_errors(html) == {"on_behalf_reason": ["say why you complete this for ana"]}
+
+    done = olga.post(url, data={**approve, "on_behalf_reason": "Ana is with the client; approved by phone."})
+    assert done.status_code == 302
+    assert "Get scope sign-off: done for ana." in olga.get("/inbox").get_data(as_text=True)
+    history = olga.get(f"/engagements/{engagement}").get_data(as_text=True)
+    assert re.search(
+        r"<td>Get scope sign-off <span class=\"tag\">approval</span></td>.*?olga for ana", history, re.S
+    )
+
+
+def test_pete_sees_no_stand_in_choice_and_cannot_act_for_ana(app: Flask, deployed: Services) -> None:
+    engagement = start_and_play(deployed, SIGNOFF)
+    task = open_task_id(deployed, engagement, "scope_signoff")
+    pete = logged_in(app, deployed, "pete")
+    page = pete.get(f"/engagements/{engagement}/tasks/{task}").get_data(as_text=True)
+    assert "Acting for someone else" not in page
+    assert "You can read this step; ana completes it." in page and "Approve</button>" not in page
+    refused = pete.post(
+        f"/engagements/{engagement}/tasks/{task}/complete",
+        data={"signoff_decision": "approved", "on_behalf_of": "ana", "on_behalf_reason": "she said so"},
+    )
+    assert refused.status_code == 403
+    assert "only an ops lead or an admin may" in refused.get_data(as_text=True)
+    assert open_task_id(deployed, engagement, "scope_signoff") == task  # still open

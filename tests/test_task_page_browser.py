@@ -109,3 +109,22 @@ def test_rows_are_added_and_removed_in_the_scope_estimate(
         )
         assert names == [["deliverables/0/name", "Logo"], ["deliverables/1/name", "Brand book"]]
         shoot(page, "task-rows.png", full_page=True)
+
+
+def test_olga_approves_the_brief_for_ana_from_the_task_page(
+    deployed: Services,
+    browser: Any,
+    live_server: str,
+) -> None:
+    engagement = start_and_play(deployed, SIGNOFF)
+    with logged_in(browser, live_server, "olga") as page:
+        page.goto(f"{live_server}/engagements/{engagement}/tasks/scope_signoff")
+        page.wait_for_selector("fieldset.on-behalf")
+        assert page.input_value("#f-on_behalf_of") == "ana"
+        page.click("button:has-text('Approve')")  # no reason yet: the browser asks for one
+        assert page.eval_on_selector("#f-on_behalf_reason", "el => el.validity.valueMissing") is True
+        page.fill("#f-on_behalf_reason", "Ana is at the client all day; she approved by phone.")
+        shoot(page, "task-on-behalf.png", full_page=True)
+        page.click("button:has-text('Approve')")
+        page.wait_for_selector(".flash.ok")
+        assert "done for ana" in page.locator(".flash.ok").inner_text()

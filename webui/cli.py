@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -29,6 +30,10 @@ from workflows.engagements import (
 
 from . import cli_notifications, cli_people, cli_reports
 from .cli_support import _e, _services, console, err_console, handle_errors, unit_of_work
+
+if TYPE_CHECKING:
+    from engine.timers import TimerWorker
+    from workflows.services import Services
 
 DEFAULT_DB = "sqlite:///instance/baton.sqlite3"
 
@@ -373,7 +378,7 @@ def show(ctx: click.Context, engagement_id: int) -> None:
             for d in view.decisions:
                 decisions.add_row(
                     d.at.strftime("%Y-%m-%d %H:%M"),
-                    d.step,
+                    _e(view.step_name(d.step)),
                     _e(d.decision),
                     _e(d.actor or ""),
                     _e(d.comment or ""),
@@ -456,7 +461,10 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
     with unit_of_work(ctx) as session:
         created = seed_demo(session, services)
         users = [(u.username, u.display_name, ", ".join(sorted(u.role_names))) for u in list_users(session)]
+    swept = services.deadline_sweeper().run_once()  # the replayed history's at-risk and late steps
     console.print(f"demo data: {len(created)} engagements created" if created else "demo data: already there")
+    if swept:
+        console.print(f"{swept} open step(s) at risk or past their deadline")
     console.print(f"database: {_e(services.db.url)}")
     table = Table("user", "name", "roles", title="demo users")
     for row in users:
@@ -468,9 +476,24 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
     console.print("Scripts use the JSON API with a token: `baton tokens issue ana --name demo`.")
     if seed_only:
         return
-    console.print(f"\n[bold]Baton is running at http://{host}:{port}/[/bold]")
+    # the worker runs beside the pages so deadlines, timers and notifications move while you look
+    timer_worker = _timer_worker(services)
+    threading.Thread(target=timer_worker.run_forever, args=(5.0,), daemon=True, name="worker").start()
+    console.print(f"\n[bold]Baton is running at http://{host}:{port}/[/bold] (with a timer worker)")
     console.print(f"The JSON API is described at http://{host}:{port}/api/docs.\n")
-    _serve(ctx, host, port)
+    try:
+        _serve(ctx, host, port)
+    finally:
+        timer_worker.stop()
+
+
+def _timer_worker(services: Services) -> TimerWorker:
+    from engine.timers import TimerWorker
+    from workflows.outbox import flush_outbox
+
+    sweeper = services.deadline_sweeper()
+    sweeps = [sweeper.run_once, lambda: flush_outbox(services)]  # then e-mail what they caused
+    return TimerWorker(services.db, services.runtime.fire_timers, sweeps=sweeps)
 
 
 @cli.command("worker")
@@ -480,15 +503,10 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
 @handle_errors
 def worker(ctx: click.Context, once: bool, poll: float) -> None:
     """Fire due BPMN timers and move SLA states on. Run several on PostgreSQL; one on SQLite."""
-    from engine.timers import TimerWorker
-    from workflows.outbox import flush_outbox
-
     services = _services(ctx)
     services.db.create_all()
     services.warm_up()
-    sweeper = services.deadline_sweeper()
-    sweeps = [sweeper.run_once, lambda: flush_outbox(services)]  # then e-mail what they caused
-    timer_worker = TimerWorker(services.db, services.runtime.fire_timers, sweeps=sweeps)
+    timer_worker = _timer_worker(services)
     if once:
         stats = timer_worker.run_once()
         console.print(

@@ -11,8 +11,10 @@ from workflows.agency import ACCOUNT_MANAGER, AM_LANE, PM_LANE, PROJECT_MANAGER,
 from workflows.board import engagement_board
 from workflows.catalog import list_definitions
 from workflows.directory import directory
+from workflows.effort import effort_totals
 from workflows.engagements import list_engagements, list_open_tasks, view_engagement
 from workflows.people import PermissionDenied
+from workflows.timeline import engagement_timeline
 
 from .auth import current_user
 from .services import get_services
@@ -116,9 +118,29 @@ def engagement(engagement_id: int) -> str:
     try:
         with svc.db.unit_of_work(write=False) as session:
             view = view_engagement(session, svc, engagement_id)
+            effort = effort_totals(session, engagement_id)
+            timeline = engagement_timeline(session, svc, engagement_id)
     except NotFoundError:
         abort(404)
-    return render_template("engagement.html", view=view, stages=STAGES, stage_labels=STAGE_LABELS)
+    lanes: dict[str, float] = {}
+    for total in effort:
+        lanes[total.lane or "no lane"] = lanes.get(total.lane or "no lane", 0.0) + total.hours
+    facts = view.instance.facts or {}
+    return render_template(
+        "engagement.html",
+        view=view,
+        stages=STAGES,
+        stage_labels=STAGE_LABELS,
+        effort_by_lane=lanes,
+        timeline=timeline,
+        budget=_amount(facts.get("budget")),
+        cost_to_date=_amount(facts.get("cost_to_date")),
+    )
+
+
+def _amount(value: object) -> float | None:
+    """A money figure from the engagement's facts (None when absent or not a number)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @bp.get("/healthz")

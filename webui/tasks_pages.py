@@ -24,6 +24,8 @@ from .services import get_services
 
 bp = Blueprint("task_pages", __name__)
 TASK = "/engagements/<int:engagement_id>/tasks/<task_id>"
+# form fields of the task page's "acting for someone else" part (not the step's own data)
+ON_BEHALF, REASON = "on_behalf_of", "on_behalf_reason"
 DECISIONS = (
     ("approved", "Approve", "primary"),
     ("changes_requested", "Request changes", ""),
@@ -50,6 +52,7 @@ def _render(
     values: dict[str, Any] | None = None,
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
+    acting: tuple[str | None, str | None] = (None, None),
 ) -> tuple[str, int]:
     svc = get_services()
     me = current_user().username
@@ -85,6 +88,9 @@ def _render(
         me=me,
         max_hours=MAX_HOURS_PER_ENTRY,
         max_note=MAX_NOTE,
+        on_behalf=ON_BEHALF,
+        reason_field=REASON,
+        acting=acting,
     )
     return html, status
 
@@ -107,6 +113,18 @@ def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
         except NotFoundError:
             abort(404)
     data = read_form(schema, request.form)
+    # an ops lead or admin may complete the step for the person holding it, saying why
+    on_behalf_of = request.form.get(ON_BEHALF) or None
+    reason = request.form.get(REASON, "").strip() or None
+    if on_behalf_of is not None and reason is None:
+        return _render(
+            engagement_id,
+            task_id,
+            values=data,
+            errors={REASON: [f"say why you complete this for {on_behalf_of}"]},
+            status=422,
+            acting=(on_behalf_of, reason),
+        )
     try:
         with svc.db.unit_of_work() as session:
             result, _version = access.complete(
@@ -116,24 +134,28 @@ def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
                 task_id,
                 data,
                 actor=current_user().username,
+                on_behalf_of=on_behalf_of,
+                reason=reason,
                 expected_version=request.form.get("version") or None,
             )
     except FormValidationError as exc:
         errors: dict[str, list[str]] = {}
         for error in exc.errors:
             errors.setdefault(error.path, []).append(error.message)
-        return _render(engagement_id, task_id, values=data, errors=errors, status=422)
+        return _render(
+            engagement_id, task_id, values=data, errors=errors, status=422, acting=(on_behalf_of, reason)
+        )
     except access.StaleVersion:
         flash("The engagement moved on while you were editing: check the task and submit again.", "error")
-        return _render(engagement_id, task_id, values=data, status=409)
-    except (PermissionDenied, TaskNotReadyError, ConflictError) as exc:
+        return _render(engagement_id, task_id, values=data, status=409, acting=(on_behalf_of, reason))
+    except (PermissionDenied, TaskNotReadyError, ConflictError, NotFoundError) as exc:
         flash(str(exc), "error")
-        return _render(
-            engagement_id, task_id, values=data, status=403 if isinstance(exc, PermissionDenied) else 409
-        )
+        status = 403 if isinstance(exc, PermissionDenied) else 404 if isinstance(exc, NotFoundError) else 409
+        return _render(engagement_id, task_id, values=data, status=status, acting=(on_behalf_of, reason))
     title = request.form.get("title", "The task")
     ended = f" The engagement is {result.status}." if result.status != "running" else ""
-    flash(f"{title}: done.{ended}", "ok")
+    done_for = f" for {on_behalf_of}" if on_behalf_of else ""
+    flash(f"{title}: done{done_for}.{ended}", "ok")
     return redirect(url_for("inbox.inbox"))
 
 

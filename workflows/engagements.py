@@ -16,7 +16,7 @@ from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from engine import tasks as task_ops
-from engine.definitions import read_forms_dir
+from engine.definitions import element_id, read_forms_dir
 from engine.errors import NotFoundError, TaskNotReadyError
 from engine.fastsql import FastStatement, fetch_together
 from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
@@ -43,6 +43,11 @@ class EngagementView:
     team: dict[str, str] = field(default_factory=dict)  # role -> username
     approval_steps: set[str] = field(default_factory=set)  # BPMN ids of the approval steps
     time: ClockSplit | None = None  # business hours so far: the agency's and the client's
+    step_names: dict[str, str] = field(default_factory=dict)  # BPMN id -> the name in the diagram
+
+    def step_name(self, bpmn_id: str | None) -> str:
+        """What people call a step: its name in the diagram (its BPMN id when it has none)."""
+        return self.step_names.get(bpmn_id or "", bpmn_id or "")
 
     @property
     def stages(self) -> list[str]:
@@ -457,6 +462,7 @@ def view_engagement(session: Session, services: Services, engagement_id: int) ->
     instance = session.get(WorkflowInstance, engagement.instance_id)
     assert instance is not None  # the foreign key guarantees it
     definition = services.definitions.get(session, instance.definition_id)  # the row: note, deployer...
+    task_specs = _task_specs(services.definitions.spec_for(definition))
     return EngagementView(
         engagement=engagement,
         instance=instance,
@@ -464,7 +470,7 @@ def view_engagement(session: Session, services: Services, engagement_id: int) ->
         open_tasks=services.runtime.ready_tasks(session, instance.id),
         history=services.runtime.history(session, instance.id),
         team=people.team_of(session, engagement.id),
-        approval_steps=approval_steps(_task_specs(services.definitions.spec_for(definition))),
+        approval_steps=approval_steps(task_specs),
         time=clock_split(
             session,
             services.calendar,
@@ -472,6 +478,7 @@ def view_engagement(session: Session, services: Services, engagement_id: int) ->
             instance.started_at,
             instance.ended_at or services.runtime.clock(),
         ),
+        step_names={element_id(ts): ts.bpmn_name for ts in task_specs if getattr(ts, "bpmn_name", None)},
     )
 
 

@@ -7,7 +7,7 @@ queries -- no workflow is loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, String, bindparam, cast, exists, or_, select, union
@@ -249,6 +249,9 @@ class TaskDetail:
     engagement: Engagement
     form_schema: dict[str, Any] | None
     version: str
+    # for an ops lead or admin: whom they may complete the open task for (its holder first)
+    stand_ins: list[str] = field(default_factory=list)
+    may_complete: bool = True  # whether the reader may complete it as themselves
 
 
 def task_detail(
@@ -275,4 +278,30 @@ def task_detail(
         raise NotFoundError(f"no engagement {engagement_id}")
     forms = services.definitions.info(session, definition_id).forms
     schema = forms.get(task.form) if task.form else None
-    return TaskDetail(task, engagement, schema, engagement_version(session, engagement_id))
+    stand_ins, may_complete = (
+        _who_may_complete(session, services, task, definition_id, actor)
+        if task.state == "ready"
+        else ([], False)
+    )
+    return TaskDetail(
+        task, engagement, schema, engagement_version(session, engagement_id), stand_ins, may_complete
+    )
+
+
+def _who_may_complete(
+    session: Session, services: Services, task: HumanTask, definition_id: int, actor: str
+) -> tuple[list[str], bool]:
+    """Whom an ops lead or admin may complete `task` for, and whether `actor` may do it themselves."""
+    rules = people.open_task(session, services, definition_id, task)
+    try:
+        people.authorize_completion(session, services, rules, actor)
+        may_complete = True
+    except people.PermissionDenied:
+        may_complete = False
+    if not people.acting_user(session, actor).has_role(*people.OPERATORS):
+        return [], may_complete
+    # the person holding the step, then whoever else may work it (the lane's role)
+    holders = [h for h in (task.claimed_by or task.assignee,) if h]
+    if task.claimed_by is None and rules.role is not None:
+        holders += [u.username for u in people.list_users(session, role=rules.role) if u.active]
+    return [h for h in dict.fromkeys(holders) if h != actor], may_complete

@@ -31,6 +31,9 @@ UPSELL_STATUSES = ("open", "won", "lost")
 _FACTS = WorkflowInstance.facts
 BUDGET = _FACTS["budget"].as_float()
 COST_TO_DATE = _FACTS["cost_to_date"].as_float()
+SUPPLIER_COST = _FACTS["supplier_cost"].as_float()  # booked suppliers' agreed costs
+BUDGET_ADDED = _FACTS["budget_added"].as_float()  # by change orders the client agreed
+CHANGE_ORDERS = _FACTS["change_orders_agreed"].as_float()
 ALERT_RATIO = func.coalesce(_FACTS["budget_alert_ratio"].as_float(), DEFAULT_ALERT_RATIO)
 
 
@@ -62,6 +65,9 @@ class BudgetLine:
     lane_costs: dict[str, float]  # lane -> effort cost (AM: client servicing, PM: project management)
     over_threshold: int  # engagements whose cost passed their alert ratio of the budget
     currency: str
+    supplier_cost: float = 0.0  # agreed with the suppliers booked (part of the cost to date)
+    change_orders: int = 0  # change orders the client agreed
+    budget_added: float = 0.0  # what those change orders added to the budget
 
     @property
     def burn(self) -> float | None:
@@ -143,13 +149,19 @@ def budget_report(
             func.sum(priced.c.cost),
             *(func.sum(priced.c[lane]) for lane in rated),
             func.sum(priced.c.unrated),
+            func.sum(func.coalesce(SUPPLIER_COST, 0)),
+            func.sum(func.coalesce(CHANGE_ORDERS, 0)),
+            func.sum(func.coalesce(BUDGET_ADDED, 0)),
         )
         .group_by(*keys)
         .order_by(*keys)
     )
     lines = []
     for row in session.execute(totals):
-        names, (count, budget, cost, n_over, effort, *lane_sums, unrated) = row[: len(keys)], row[len(keys) :]
+        names, (count, budget, cost, n_over, effort, *lane_sums, unrated, suppliers, orders, added) = (
+            row[: len(keys)],
+            row[len(keys) :],
+        )
         if unrated:
             raise ValueError(
                 "effort logged in a lane without a rate: add it to the rate card or set a default"
@@ -164,6 +176,9 @@ def budget_report(
                 lane_costs={lane: round(float(v), 2) for lane, v in zip(rated, lane_sums, strict=True) if v},
                 over_threshold=int(n_over or 0),
                 currency=card.currency,
+                supplier_cost=float(suppliers or 0),
+                change_orders=int(orders or 0),
+                budget_added=float(added or 0),
             )
         )
     return sorted(lines, key=lambda line: line.key)

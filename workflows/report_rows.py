@@ -155,12 +155,15 @@ def _budget(session: Session, services: Services, filters: ReportFilter, by: str
             "engagements": b.engagements,
             "budget": b.budget,
             "cost_to_date": b.cost_to_date,
+            "supplier_cost": b.supplier_cost,
             "burn": _ratio(b.burn),
             "effort_cost": b.effort_cost,
             "effort_share": _ratio(b.effort_share),
             "servicing_share": _ratio(b.servicing_share),
             "management_share": _ratio(b.management_share),
             "over_threshold": b.over_threshold,
+            "change_orders": b.change_orders,
+            "budget_added": b.budget_added,
             "currency": b.currency,
         }
         for b in lines

@@ -33,6 +33,16 @@ class NotificationSchema(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     engagement_id = fields.Integer(allow_none=True)
+    client = fields.Function(
+        lambda n: n.engagement.client if n.engagement else None,
+        allow_none=True,
+        metadata={"description": "the engagement's client"},
+    )
+    engagement_name = fields.Function(
+        lambda n: n.engagement.name if n.engagement else None,
+        allow_none=True,
+        metadata={"description": "the engagement's name"},
+    )
     task_id = fields.String(allow_none=True)
     title = fields.String(required=True)
     message = fields.String(required=True)

@@ -4,7 +4,8 @@
  * <div class="diagram" data-state-url="/engagements/5/diagram">  engagement with element states
  * <div class="diagram" data-xml-url="/definitions/x/versions/1.bpmn">  a definition version
  *
- * The diagram is fitted to the width of its box; drag to pan, the buttons zoom.
+ * The diagram is fitted to the width of its box; drag to pan, the buttons zoom. When that makes a
+ * large process too small to read and steps are open, it opens on the open steps instead.
  */
 (function () {
   "use strict";
@@ -12,6 +13,8 @@
   // element state -> CSS class bpmn-js puts on the element's SVG group (see baton.css)
   var MARKERS = { completed: "bt-done", active: "bt-active", at_risk: "bt-at-risk", overdue: "bt-overdue" };
   var PAD = 24;
+  var READABLE = 0.5; // below this scale task names cannot be read
+  var OPENING = 0.6; // the scale a large process opens at, on its open steps
 
   function fail(container, message) {
     container.classList.add("diagram-failed");
@@ -43,7 +46,7 @@
   }
 
   /* Show the given elements at a readable size, centred. */
-  function focusOn(viewer, container, ids) {
+  function focusOn(viewer, container, ids, maxScale) {
     var registry = viewer.get("elementRegistry");
     var shapes = ids.map(function (id) { return registry.get(id); }).filter(Boolean);
     if (!shapes.length) { return false; }
@@ -52,9 +55,26 @@
       x1 = Math.min(x1, s.x); y1 = Math.min(y1, s.y);
       x2 = Math.max(x2, s.x + s.width); y2 = Math.max(y2, s.y + s.height);
     });
-    var scale = Math.min(0.85, container.clientWidth / (x2 - x1 + 400), container.clientHeight / (y2 - y1 + 160));
+    var scale = Math.min(maxScale || 0.85, container.clientWidth / (x2 - x1 + 400), container.clientHeight / (y2 - y1 + 160));
     setView(viewer.get("canvas"), container, (x1 + x2) / 2, (y1 + y2) / 2, Math.max(scale, 0.4));
     return true;
+  }
+
+  /* The whole height of the process (every lane) at a readable scale, centred on the open steps. */
+  function openOn(viewer, container, ids) {
+    var canvas = viewer.get("canvas");
+    var registry = viewer.get("elementRegistry");
+    var shapes = ids.map(function (id) { return registry.get(id); }).filter(Boolean);
+    if (!shapes.length) { return; }
+    var inner = canvas.viewbox().inner;
+    container.style.height = Math.ceil((inner.height + 2 * PAD) * OPENING) + "px";
+    canvas.resized();
+    var x1 = Math.min.apply(null, shapes.map(function (s) { return s.x; }));
+    var x2 = Math.max.apply(null, shapes.map(function (s) { return s.x + s.width; }));
+    var half = container.clientWidth / OPENING / 2;
+    // keep the view inside the diagram: no empty space beside its first or last element
+    var cx = Math.min(Math.max((x1 + x2) / 2, inner.x - PAD + half), inner.x + inner.width + PAD - half);
+    setView(canvas, container, cx, inner.y + inner.height / 2, OPENING);
   }
 
   function svgTitle(gfx, text) {
@@ -121,6 +141,10 @@
     container.bpmnViewer = viewer; // tests and the console reach the viewer here
     return viewer.importXML(xml).then(function () {
       fitWidth(viewer, container);
+      var active = (state && state.active) || [];
+      if (active.length && viewer.get("canvas").viewbox().scale < READABLE) {
+        openOn(viewer, container, active);
+      }
       if (state) { markStates(viewer, state); }
       toolbar(viewer, container, (state && state.active) || []);
       container.classList.add("diagram-ready");
