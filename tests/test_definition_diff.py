@@ -109,6 +109,14 @@ def test_form_changes_in_words() -> None:
     ]
 
 
+def test_a_changed_post_script_is_a_change() -> None:
+    booking = elements_of(ENGAGEMENT)["supplier_booking"]
+    assert booking.script.startswith("supplier_cost = sum(")
+    cheaper = ENGAGEMENT.replace("s.get('cost', 0)", "s.get('cost', 0) * 0.9")
+    [change] = diff_definitions(ENGAGEMENT, cheaper).changes
+    assert change.details == ("Script of Book suppliers changed",)
+
+
 def test_the_shipped_engagement_definition_is_read_whole() -> None:
     elements = elements_of(ENGAGEMENT)
     brief = elements["brief_write"]

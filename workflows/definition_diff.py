@@ -71,7 +71,7 @@ class Element:
     lane: str | None = None  # the lane's name, for flow nodes in a lane
     properties: Mapping[str, str] = field(default_factory=dict)
     instructions: str = ""
-    script: str = ""
+    script: str = ""  # a script task's script, and any task's pre- and post-script
     source: str | None = None  # flows: the ids of their ends
     target: str | None = None
     condition: str = ""
@@ -146,7 +146,15 @@ def elements_of(bpmn_xml: str | bytes) -> dict[str, Element]:
             lane=lane_of.get(element_id),
             properties=_properties(node),
             instructions=_text(node, f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}instructionsForEndUser"),
-            script=_text(node, f"{{{BPMN_NS}}}script"),
+            script=" | ".join(
+                text
+                for path in (
+                    f"{{{BPMN_NS}}}script",
+                    f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}preScript",
+                    f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}postScript",
+                )
+                if (text := _text(node, path))
+            ),
             source=node.get("sourceRef"),
             target=node.get("targetRef"),
             condition=_text(node, f"{{{BPMN_NS}}}conditionExpression"),
