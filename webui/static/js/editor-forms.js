@@ -410,6 +410,7 @@
   }
 
   root.addEventListener("baton:forms", function (event) { load(event.detail); });
+  modeler.on("import.done", function () { if (current) { close(); } }); // another diagram was opened
 
   window.batonFormEditor = { open: open, close: close, names: names, payload: payload, newForm: newForm };
 })();
