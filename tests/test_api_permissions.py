@@ -106,6 +106,16 @@ CASES: dict[tuple[str, str], Case] = {
     ("diagrams.deploy_xml", "POST"): Case(
         "/definitions/deploy", editors(201), page=True, body={"xml": "{even_slower_qc}", "note": "slower QC"}
     ),
+    # a comparison shows nothing the version pages do not: everyone logged in reads it
+    ("diagrams.compare_definition", "GET"): Case(
+        "/definitions/fast_track/compare?a=1&b=1", everyone(200, anonymous=302), page=True
+    ),
+    ("diagrams.preview_form", "POST"): Case(
+        "/definitions/forms/preview",
+        editors(200),
+        page=True,
+        body={"schema": {"type": "object", "properties": {"budget": {"type": "number", "title": "Budget"}}}},
+    ),
     ("pages.engagements", "GET"): Case("/engagements", everyone(200, anonymous=302), page=True),
     ("pages.new_engagement", "GET"): Case(
         "/engagements/new", {**only(200, "account_manager", "ops_lead", "admin"), "anonymous": 302}, page=True

@@ -272,6 +272,7 @@ def test_deploy_makes_a_new_version_once(deployed: Services, client: FlaskClient
         "version": 2,
         "created": True,
         "url": "/definitions/engagement/versions/2",
+        "compare_url": "/definitions/engagement/compare?b=2",
     }
     again = client.post("/definitions/deploy", json={"xml": xml, "note": "same again"})
     assert (

@@ -75,7 +75,7 @@ def test_the_heatmap_fills_the_slow_task_with_the_hottest_colour(live_server: st
 
 def test_the_comparison_draws_both_versions_on_one_scale(live_server: str, page: Any) -> None:
     page.goto(f"{live_server}/definitions/fast_track/versions/2")
-    page.click("a:has-text('Compare with v1')")
+    page.click("a:has-text('Figures against v1')")
     page.wait_for_selector("#heat-a.diagram-ready")
     page.wait_for_selector("#heat-b.diagram-ready")
     assert fill_of(page, "production", "#heat-a") == rgb(PALETTE[4])

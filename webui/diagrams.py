@@ -3,22 +3,33 @@
 Who may use what (every route needs a login: `webui.auth` refuses the anonymous first):
 
 - viewing (GET: engagement diagram, definitions list, a version, its BPMN): everyone logged in;
+- comparing two versions (GET /definitions/<id>/compare): everyone logged in, like the versions;
 - editing (GET /definitions/<id>/edit, /definitions/new, /definitions/<id>/source; POST
-  /definitions/validate and /definitions/deploy): ops leads, checked by the service layer
-  (`workflows.access`). The POST routes take JSON with the session's CSRF token in a header.
+  /definitions/validate, /definitions/deploy and /definitions/forms/preview): ops leads, checked by
+  the service layer (`workflows.access`). The POST routes take JSON with the session's CSRF token
+  in a header. Validate and deploy take the edited forms (file name -> JSON Schema) with the XML.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from jinja2 import TemplateError
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.wrappers import Response as BaseResponse
 
 from engine.errors import ConflictError, DefinitionError, LintIssue, NotFoundError
 from workflows.access import VALIDATE_DEFINITION, authorize
-from workflows.catalog import deploy_definition, validate_definition
+from workflows.catalog import (
+    check_form,
+    compare_versions,
+    deploy_definition,
+    editor_forms,
+    validate_definition,
+)
+from workflows.definition_diff import ADDED, CHANGED, REMOVED
 from workflows.diagrams import (
     VersionSummary,
     check_process_id,
@@ -32,7 +43,9 @@ from workflows.diagrams import (
 from workflows.people import PermissionDenied
 
 from .auth import current_user
+from .forms import COMMENT_SUFFIX, DECISION_SUFFIX, decision_field, kind_of, map_rows
 from .services import get_services
+from .tasks_pages import DECISIONS
 
 bp = Blueprint("diagrams", __name__)
 
@@ -41,9 +54,11 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class ValidateBody(Schema):
-    """POST /definitions/validate: the BPMN document to check."""
+    """POST /definitions/validate: the BPMN document to check, and the forms it travels with
+    (file name -> JSON Schema; without them, the forms folder)."""
 
     xml = fields.String(required=True, validate=validate.Length(min=1))
+    forms = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)), values=fields.Raw())
 
 
 def _said_something(note: str) -> None:
@@ -52,9 +67,16 @@ def _said_something(note: str) -> None:
 
 
 class DeployBody(ValidateBody):
-    """POST /definitions/deploy: the document and what changed (kept with the version)."""
+    """POST /definitions/deploy: the document, its forms and what changed (kept with the version)."""
 
     note = fields.String(required=True, validate=_said_something)
+
+
+class PreviewBody(Schema):
+    """POST /definitions/forms/preview: a form's JSON Schema, and whether its step is an approval."""
+
+    schema = fields.Dict(required=True)
+    approval = fields.Boolean(load_default=False)
 
 
 def _issues_json(issues: list[LintIssue]) -> list[dict[str, Any]]:
@@ -151,6 +173,34 @@ def definition_version(process_id: str, version: int) -> str:
     return render_template("definition_version.html", version=row, engagements=engagements, versions=versions)
 
 
+@bp.get("/definitions/<process_id>/compare")
+def compare_definition(process_id: str) -> str:
+    """Two versions side by side, what changed marked and listed (?a=older&b=newer; default: the
+    latest two)."""
+    svc = get_services()
+    try:
+        old = request.args.get("a", type=int)
+        new = request.args.get("b", type=int)
+        with svc.db.unit_of_work(write=False) as session:
+            comparison = compare_versions(session, svc, process_id, old, new, actor=current_user().username)
+            versions = list_versions(session, process_id)
+    except NotFoundError:
+        abort(404)
+    except PermissionDenied:
+        abort(403)
+    diff = comparison.diff
+    marks = {kind: diff.ids(kind) for kind in (ADDED, CHANGED, REMOVED)}
+    return render_template(
+        "definition_compare.html",
+        process_id=process_id,
+        old=comparison.old,
+        new=comparison.new,
+        changes=diff.changes,
+        marks=marks,
+        versions=versions,
+    )
+
+
 @bp.get("/definitions/<process_id>/versions/<int:version>.bpmn")
 def definition_xml(process_id: str, version: int) -> Response:
     """The BPMN document of a version, as a download."""
@@ -198,9 +248,12 @@ def definition_source(process_id: str) -> Response:
     try:
         with svc.db.unit_of_work(write=False) as session:
             source = editor_source(session, svc, process_id)
+            forms = editor_forms(session, svc, process_id, actor=current_user().username)
     except ValueError as exc:
         return _error(400, str(exc))
-    return jsonify({"process_id": source.process_id, "version": source.version, "xml": source.xml})
+    payload = {"process_id": source.process_id, "version": source.version, "xml": source.xml, "forms": forms}
+    # not jsonify: it sorts keys, and a form's fields are shown in the order of its properties
+    return Response(json.dumps(payload), mimetype="application/json")
 
 
 @bp.post("/definitions/validate")
@@ -210,7 +263,9 @@ def validate_xml() -> Response:
     body = _json_body(ValidateBody())
     svc = get_services()
     with svc.db.unit_of_work(write=False) as session:
-        issues = validate_definition(session, svc, body["xml"], actor=current_user().username)
+        issues = validate_definition(
+            session, svc, body["xml"], body.get("forms"), actor=current_user().username
+        )
     return jsonify({"valid": not issues, "issues": _issues_json(issues)})
 
 
@@ -224,9 +279,18 @@ def deploy_xml() -> Response:
     try:
         with svc.db.unit_of_work() as session:
             row, created = deploy_definition(
-                session, svc, body["xml"], note=body["note"].strip(), actor=current_user().username
+                session,
+                svc,
+                body["xml"],
+                body.get("forms"),
+                note=body["note"].strip(),
+                actor=current_user().username,
             )
-            result = {"process_id": row.process_id, "version": row.version, "created": created}
+            result: dict[str, Any] = {
+                "process_id": row.process_id,
+                "version": row.version,
+                "created": created,
+            }
     except DefinitionError as exc:
         return _error(
             422, "the definition was refused; nothing was deployed", issues=_issues_json(exc.issues)
@@ -236,6 +300,40 @@ def deploy_xml() -> Response:
     result["url"] = url_for(
         "diagrams.definition_version", process_id=result["process_id"], version=result["version"]
     )
+    if result["version"] > 1:
+        result["compare_url"] = url_for(
+            "diagrams.compare_definition", process_id=result["process_id"], b=result["version"]
+        )
     response = jsonify(result)
     response.status_code = 201 if created else 200
     return response
+
+
+@bp.post("/definitions/forms/preview")
+def preview_form() -> Response:
+    """JSON in {schema, approval}; out {valid, problems: [{path, message}], html}: the form as the
+    task page shows it (the same template), or html null when the schema cannot be shown."""
+    _require_editor(json=True)
+    body = _json_body(PreviewBody())
+    schema: dict[str, Any] = body["schema"]
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        problems = check_form(session, schema, actor=current_user().username, approval=body["approval"])
+    html = None
+    if not any(p.kind == "schema" for p in problems):
+        decision = decision_field(schema) if body["approval"] else None
+        try:
+            html = render_template(
+                "_form_preview.html",
+                schema=schema,
+                values={},
+                errors={},
+                decision=decision,
+                comment=decision.removesuffix(DECISION_SUFFIX) + COMMENT_SUFFIX if decision else None,
+                decisions=DECISIONS,
+                kind_of=kind_of,
+                map_rows=map_rows,
+            )
+        except (TemplateError, TypeError, ValueError, KeyError, AttributeError):
+            html = None  # a shape the page cannot draw: the problems say why
+    return jsonify({"valid": not problems, "problems": [p.as_json() for p in problems], "html": html})

@@ -7,7 +7,9 @@ beside the standard definitions is used (as `baton definitions deploy` does).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,6 +19,8 @@ from engine.errors import LintIssue, NotFoundError
 from engine.models import DefinitionVersion
 
 from .access import DEPLOY_DEFINITION, READ, VALIDATE_DEFINITION, authorize
+from .definition_diff import DefinitionDiff, diff_definitions
+from .form_schemas import SchemaProblem, schema_problems
 from .services import Services
 
 
@@ -102,3 +106,82 @@ def deploy_definition(
         now=services.runtime.clock(),
         filename=filename,
     )
+
+
+def editor_forms(session: Session, services: Services, process_id: str, *, actor: str) -> dict[str, Any]:
+    """The forms the editor starts from: the forms folder, overlaid by the latest version's own.
+
+    A version keeps the forms it was deployed with (perhaps edited in the editor), so editing it
+    again starts from those; a form it does not reference yet comes from the folder.
+
+    Raises:
+        PermissionDenied: the actor is not an ops lead.
+    """
+    authorize(session, actor, VALIDATE_DEFINITION)
+    forms: dict[str, Any] = {}
+    for name, text in read_forms_dir(services.definitions_dir / "forms").items():
+        try:
+            forms[name] = json.loads(text)
+        except ValueError:
+            continue  # a broken file in the folder: the lint names it if a task uses it
+    try:
+        latest = services.definitions.latest(session, process_id)
+    except NotFoundError:
+        return forms
+    return {**forms, **dict(latest.forms)}
+
+
+def check_form(
+    session: Session, schema: Mapping[str, Any], *, actor: str, approval: bool = False
+) -> list[SchemaProblem]:
+    """The problems of a form schema being edited (see `workflows.form_schemas`).
+
+    Raises:
+        PermissionDenied: the actor is not an ops lead.
+    """
+    authorize(session, actor, VALIDATE_DEFINITION)
+    return schema_problems(schema, approval=approval)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two versions of a process and what changed from the older to the newer."""
+
+    old: DefinitionVersion
+    new: DefinitionVersion
+    diff: DefinitionDiff
+
+
+def compare_versions(
+    session: Session,
+    services: Services,
+    process_id: str,
+    old: int | None = None,
+    new: int | None = None,
+    *,
+    actor: str,
+) -> Comparison:
+    """Compare two versions of a process (by default the latest with the one before it).
+
+    Anyone who may read definitions may compare them: the page shows nothing the version pages
+    do not.
+
+    Raises:
+        NotFoundError: no such process or version, or only one version to compare.
+    """
+    rows = definition_versions(session, services, process_id, actor=actor)  # newest first
+    by_number = {row.version: row for row in rows}
+    if old is None and new is None:
+        if len(rows) < 2:
+            raise NotFoundError(f"{process_id} has a single version: nothing to compare yet")
+        new, old = rows[0].version, rows[1].version
+    elif new is None:
+        new = rows[0].version
+    elif old is None:
+        old = max((v for v in by_number if v < new), default=new)
+    assert old is not None and new is not None
+    for number in (old, new):
+        if number not in by_number:
+            raise NotFoundError(f"{process_id} has no version {number}")
+    a, b = by_number[old], by_number[new]
+    return Comparison(a, b, diff_definitions(a.bpmn_xml, b.bpmn_xml, a.forms, b.forms))

@@ -321,5 +321,6 @@ def editor_vocabulary(services: Services) -> dict[str, list[str]]:
 
 
 def _forms(services: Services) -> dict[str, str]:
-    # forms are not edited here: a definition takes them from the definitions folder, as deploys do
+    # the folder's forms: what the side panel offers until the editor has loaded the version's own
+    # (`catalog.editor_forms`), which it edits and sends with validate and deploy
     return read_forms_dir(services.definitions_dir / "forms")

@@ -131,9 +131,33 @@
     sla.placeholder = "e.g. 4bh or 2bd";
     panel.appendChild(field("SLA", bind(sla, element, "sla"), "Business hours (bh) or days (bd) to finish the step."));
     var formKey = "formJsonSchemaFilename";
-    panel.appendChild(field("Form", bind(select("form", vocabulary.forms, props[formKey], "— no form —"), element, formKey),
-      "JSON Schema from definitions/forms."));
+    var formEditor = window.batonFormEditor;
+    var formNames = formEditor && formEditor.names().length ? formEditor.names() : vocabulary.forms;
+    panel.appendChild(field("Form", bind(select("form", formNames, props[formKey], "— no form —"), element, formKey),
+      "The JSON Schema staff fill in; it travels with the version."));
+    if (formEditor) {
+      var actions = document.createElement("div");
+      actions.className = "form-actions";
+      var edit = document.createElement("button");
+      edit.type = "button";
+      edit.id = "edit-form";
+      edit.className = "button";
+      edit.textContent = "Edit form…";
+      edit.disabled = !props[formKey];
+      edit.addEventListener("click", function () { formEditor.open(element, props[formKey]); });
+      var fresh = document.createElement("button");
+      fresh.type = "button";
+      fresh.id = "new-form";
+      fresh.className = "button";
+      fresh.textContent = "New form";
+      fresh.title = "Start an empty form for this step";
+      fresh.addEventListener("click", function () { formEditor.open(element, null); });
+      actions.append(edit, fresh);
+      panel.appendChild(actions);
+    }
   }
+
+  window.batonSetProperty = setProperty; // the form editor sets a step's form the same way
 
   modeler.on("selection.changed", function (event) {
     var selection = event.newSelection || [];

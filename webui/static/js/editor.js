@@ -15,15 +15,22 @@
   var marked = [];
   var dirty = false;
 
-  function say(text, kind, link) {
+  function say(text, kind) {
     status.className = kind || "";
     status.textContent = text;
-    if (link) {
+    Array.prototype.slice.call(arguments, 2).forEach(function (link) {
+      if (!link) { return; }
       var a = document.createElement("a");
       a.href = link.href;
       a.textContent = link.text;
       status.append(" ", a);
-    }
+    });
+  }
+
+  /* The edited forms (file name -> JSON Schema) that travel with validate and deploy. */
+  function formsBody(body) {
+    if (window.batonFormEditor) { body.forms = window.batonFormEditor.payload(); } // throws on broken JSON
+    return body;
   }
 
   if (!window.BpmnJS) {
@@ -155,7 +162,7 @@
     busy(true);
     say("Validating…");
     currentXml()
-      .then(function (xml) { return post(root.dataset.validateUrl, { xml: xml }); })
+      .then(function (xml) { return post(root.dataset.validateUrl, formsBody({ xml: xml })); })
       .then(function (res) {
         if (res.status !== 200) { throw new Error(res.data.error || "HTTP " + res.status); }
         showIssues(res.data.issues);
@@ -176,15 +183,16 @@
     busy(true);
     say("Deploying…");
     currentXml()
-      .then(function (xml) { return post(root.dataset.deployUrl, { xml: xml, note: note }); })
+      .then(function (xml) { return post(root.dataset.deployUrl, formsBody({ xml: xml, note: note })); })
       .then(function (res) {
         var d = res.data;
         if (res.status === 201 || res.status === 200) {
           showIssues([]);
           dirty = false;
           var link = { href: d.url, text: "Open " + d.process_id + " v" + d.version };
+          var compare = d.compare_url ? { href: d.compare_url, text: "Compare with the previous version" } : null;
           if (res.status === 201) {
-            say("Deployed " + d.process_id + " v" + d.version + ".", "ok", link);
+            say("Deployed " + d.process_id + " v" + d.version + ".", "ok", link, compare);
             noteInput.value = "";
           } else {
             say("Identical to " + d.process_id + " v" + d.version + ": nothing new deployed.", "", link);
@@ -224,6 +232,7 @@
   });
 
   modeler.on("commandStack.changed", function () { dirty = true; });
+  root.addEventListener("baton:dirty", function () { dirty = true; }); // a form was edited
   window.addEventListener("beforeunload", function (event) {
     if (dirty) { event.preventDefault(); event.returnValue = ""; }
   });
@@ -234,6 +243,7 @@
       return r.json();
     })
     .then(function (src) {
+      root.dispatchEvent(new CustomEvent("baton:forms", { detail: src.forms || {} }));
       return open(src.xml, src.version ? "Editing from " + src.process_id + " v" + src.version + "."
         : "A new process: draw it, validate, then deploy version 1.");
     })
