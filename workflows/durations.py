@@ -90,8 +90,9 @@ class TaskDurations:
                 hours, pickup = durations(
                     self.calendar.business_hours_between, state, created, claimed, completed
                 )
-                # `execute`, not `executemany`: never held back by a batch's deferred writes
-                _SET.execute(conn, {"b_id": row_id, "b_hours": hours, "b_pickup": pickup})
+                # sent now (not held back by a batch's deferred writes), its reply not waited for:
+                # inside a step's pipeline it goes with the step's other writes
+                _SET.submit(conn, {"b_id": row_id, "b_hours": hours, "b_pickup": pickup})
 
 
 def recompute_durations(
