@@ -144,6 +144,8 @@ class HumanTask(Base):
         Index("ix_human_task_open_claimer", "state", "claimed_by", "due_at"),
         Index("ix_human_task_sla_next", "state", "sla_next_at"),
         Index("ix_human_task_open_group", "state", "candidate_group", "due_at"),
+        # a task readied by a step, to the task that step closed (the hand-off report's join)
+        Index("ix_human_task_closed", "instance_id", "completed_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -178,6 +180,11 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_by: Mapped[str | None] = mapped_column(String(200))
+    # durations on a working-time calendar, so reports aggregate them in SQL: from ready to
+    # completed, and from ready to picked up (claimed, else completed). The engine only stores
+    # them: an event listener that knows the calendar works them out (None: not worked out).
+    business_hours: Mapped[float | None] = mapped_column(Float)
+    pickup_hours: Mapped[float | None] = mapped_column(Float)
 
 
 class Event(Base):

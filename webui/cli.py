@@ -16,6 +16,7 @@ import click
 from rich.table import Table
 
 from engine.definitions import read_forms_dir
+from workflows.durations import recompute_durations
 from workflows.engagements import (
     cancel_engagement,
     complete_task,
@@ -68,6 +69,10 @@ def init_db(ctx: click.Context, deploy: bool) -> None:
     """Create the tables (and deploy the standard definitions)."""
     services = _services(ctx)
     services.db.create_all()
+    with unit_of_work(ctx) as session:  # tasks closed before their durations were stored
+        filled = recompute_durations(session, services.calendar)
+    if filled:
+        console.print(f"business-hour durations worked out for {filled:,} task(s)")
     console.print(f"database ready: {_e(services.db.url)}")
     if deploy:
         with unit_of_work(ctx) as session:

@@ -1,4 +1,5 @@
-"""``baton report``: process review reports (time, SLAs, rework, cost) as tables, CSV or JSON."""
+"""``baton report``: process review reports (time, SLAs, rework, cost) as tables, CSV or JSON;
+``baton durations``: the business-hour durations those reports add up, worked out again."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 from datetime import UTC, datetime
 
 import click
+from rich.progress import Progress
 from rich.table import Table
 
+from workflows.durations import recompute_durations
 from workflows.report_budget import BUDGET_DIMENSIONS, GROWTH_DIMENSIONS
 from workflows.report_costs import COST_DIMENSIONS
 from workflows.report_rows import REPORTS, ReportRows, columns, report_rows, to_csv
@@ -81,4 +84,32 @@ def report(
     _print(rows, fmt)
 
 
-COMMANDS = [report]
+@click.command("durations")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Every completed or claimed task (after the calendar changed), not only those missing them.",
+)
+@click.pass_context
+@handle_errors
+def durations(ctx: click.Context, everything: bool) -> None:
+    """Work out tasks' business-hour durations, which the time and hand-off reports add up.
+
+    Tasks get theirs when they complete or are claimed; this fills in those closed before
+    (after an upgrade; `init-db` does it too) or, with --all, measures every task again on the
+    calendar as it is now (after editing calendar.toml).
+    """
+    services = _services(ctx)
+    with Progress(console=console, transient=True) as progress, unit_of_work(ctx) as session:
+        bar = progress.add_task("business-hour durations", total=None)
+        updated = recompute_durations(
+            session,
+            services.calendar,
+            missing_only=not everything,
+            progress=lambda done, total: progress.update(bar, completed=done, total=total),
+        )
+    console.print(f"business-hour durations worked out for {updated:,} task(s)")
+
+
+COMMANDS = [report, durations]

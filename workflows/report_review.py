@@ -23,7 +23,7 @@ from .clocks import CLIENT_CLOCK
 from .engagements import EngagementView, view_engagement
 from .models import Effort
 from .report_costs import rate_card
-from .reports import UNSET, BusinessTimeline
+from .reports import UNSET
 from .services import Services
 
 
@@ -108,7 +108,6 @@ def engagement_review(
     authorize(session, actor, READ_REPORTS)
     view = view_engagement(session, services, engagement_id)
     now = services.runtime.clock()
-    timeline = BusinessTimeline(services.calendar)
     stages: dict[str, StageReview] = {}
     runs: Counter[str] = Counter()
     breaches: list[dict[str, Any]] = []
@@ -132,7 +131,9 @@ def engagement_review(
         if task.completed_at is None:
             continue
         stage.tasks += 1
-        hours = timeline.between(task.created_at, task.completed_at)
+        hours = task.business_hours  # stored when it completed (workflows.durations)
+        if hours is None:  # closed before durations were stored, not worked out yet
+            hours = services.calendar.business_hours_between(task.created_at, task.completed_at)
         if task.sla_clock == CLIENT_CLOCK:
             stage.client_hours += hours
         else:

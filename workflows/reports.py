@@ -1,8 +1,9 @@
 """Process review reports: where time goes, how SLAs hold, how much rework, what servicing costs.
 
-Every report reads the projections (`human_task`, `event`, `effort`) with SQL -- counts and sums
-are SQL aggregates; only business-hour durations are computed in Python, because they need the
-agency calendar. No workflow is ever loaded.
+Every report reads the projections (`human_task`, `event`, `effort`) with SQL aggregates --
+counts, sums, medians and percentiles -- and never loads a workflow. Business-hour durations need
+the agency calendar: each task carries its own, worked out once when it completed
+(`workflows.durations`), so reports only add them up.
 
 Filters (`ReportFilter`) narrow every report to a period (tasks created, decisions made or effort
 worked in ``[start, end)``), a process definition and a client.
@@ -10,22 +11,22 @@ worked in ``[start, end)``), a process definition and a client.
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, case, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from engine.fastsql import FastStatement
 from engine.models import Event, HumanTask, WorkflowInstance
 
 from .clocks import CLIENT_CLOCK
 from .models import Engagement
 from .services import Services
-from .sla import BusinessCalendar
+from .sla import BusinessTimeline
 
 DIMENSIONS = ("stage", "lane", "person", "task")
 # any select(): the filters keep its column types
@@ -98,63 +99,122 @@ def percentile(values: Sequence[float], share: float) -> float:
     """
     if not values:
         raise ValueError("no values")
-    ordered = sorted(values)
+    return _interpolate(sorted(values), share)
+
+
+def _interpolate(ordered: Sequence[float], share: float) -> float:
     rank = share * (len(ordered) - 1)
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-class BusinessTimeline:
-    """Business hours from a fixed origin to any moment, so that ``between(a, b)`` equals
-    ``calendar.business_hours_between(a, b)`` at the cost of a dict lookup per moment: reports
-    measure hundreds of thousands of tasks, and walking the calendar day by day for each one
-    costs seconds. Days are counted once, as far as the moments asked for reach.
+# -- durations: count, total, median and p90 per group ---------------------------------------------
+
+# sorts and hashes over every task of the store: PostgreSQL's default 4 MB spills them to disk
+REPORT_WORK_MEM = "64MB"
+
+
+def roomy(session: Session) -> None:
+    """On PostgreSQL, let the rest of this transaction sort and hash in memory (`REPORT_WORK_MEM`)
+    rather than in temporary files: a report's median over half a million tasks is one sort."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How a group's durations spread: how many, their total, median and 90th percentile."""
+
+    count: int
+    total: float
+    median: float
+    p90: float
+    sums: tuple[float, ...] = ()  # the totals of the other columns asked for
+
+
+NO_SPREAD = Spread(0, 0.0, 0.0, 0.0)
+
+
+def _spread_here(
+    session: Session, source: Subquery, groups: list[Any], value: str, sums: Sequence[str]
+) -> dict[tuple[Any, ...], Spread]:
+    """`spread` worked out in Python from the bare numbers (SQLite): each group's values are
+    gathered and sorted here (sorting in the database and handing them over in order costs more)."""
+    totals_of = (func.coalesce(source.c[n], 0.0) for n in sums)
+    # plain tuples off the driver's cursor: SQLAlchemy's rows would cost more than the sums themselves
+    rows = FastStatement(select(*groups, source.c[value], *totals_of)).fetchall(session.connection(), {})
+    width = len(groups)
+    keys = [row[0] for row in rows] if width == 1 else [row[:width] for row in rows]
+    values: dict[Any, list[float]] = defaultdict(list)
+    for key, number in zip(keys, [row[width] for row in rows], strict=True):
+        values[key].append(number)
+    totals: list[dict[Any, float]] = []
+    for i in range(width + 1, width + 1 + len(sums)):
+        total: dict[Any, float] = defaultdict(float)
+        for key, number in zip(keys, [row[i] for row in rows], strict=True):
+            total[key] += number
+        totals.append(total)
+    spreads = {}
+    for key, found in values.items():
+        found.sort()
+        spreads[(key,) if width == 1 else key] = Spread(
+            len(found),
+            sum(found),
+            _interpolate(found, 0.5),
+            _interpolate(found, 0.9),
+            tuple(total[key] for total in totals),
+        )
+    return spreads
+
+
+def spread(
+    session: Session,
+    source: Subquery,
+    keys: Sequence[str],
+    *,
+    value: str = "hours",
+    sums: Sequence[str] = (),
+) -> dict[tuple[Any, ...], Spread]:
+    """Count, total, median and p90 of `source`'s `value` column per group of its `keys` columns,
+    and the totals of its `sums` columns.
+
+    On PostgreSQL the database works them all out (``percentile_cont``: one row per group comes
+    back). SQLite has no percentile function, and ranking the values with window functions
+    costs it three times as much as handing them over: there the values come back (the number
+    and its group, nothing else) and are summed and sorted here.
+
+    Args:
+        session: the unit of work.
+        source: rows with the `keys` columns and numeric `value` and `sums` columns.
+        keys: the columns to group by.
+        value: the column whose spread is measured.
+        sums: other columns to total per group (`Spread.sums`, in this order).
     """
-
-    def __init__(self, calendar: BusinessCalendar) -> None:
-        self.calendar = calendar
-        self._day_hours = calendar.hours_per_day
-        opens = calendar.opens
-        self._opens = opens.hour * 3600 + opens.minute * 60 + opens.second + opens.microsecond / 1e6
-        # day -> (business hours before it since the origin day, is it a working day)
-        self._days: dict[date, tuple[float, bool]] = {}
-        self._first: date | None = None
-        self._last: date | None = None
-
-    def _day(self, day: date) -> tuple[float, bool]:
-        known = self._days.get(day)
-        if known is not None:
-            return known
-        working = self.calendar.is_working_day
-        if self._first is None or self._last is None:
-            self._first = self._last = day
-            self._days[day] = (0.0, working(day))
-            return self._days[day]
-        while day > self._last:  # extend forward: the day before adds its hours
-            before, was_working = self._days[self._last]
-            self._last += timedelta(days=1)
-            self._days[self._last] = (before + (self._day_hours if was_working else 0.0), working(self._last))
-        while day < self._first:  # extend backward
-            after, _ = self._days[self._first]
-            self._first -= timedelta(days=1)
-            is_working = working(self._first)
-            self._days[self._first] = (after - (self._day_hours if is_working else 0.0), is_working)
-        return self._days[day]
-
-    def at(self, moment: datetime) -> float:
-        """Business hours from the origin to `moment` (wall-clock time in the calendar's zone)."""
-        local = moment.astimezone(self.calendar.zone)
-        before, working = self._day(local.date())
-        if not working:
-            return before
-        seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
-        within = min(max(seconds - self._opens, 0.0), self._day_hours * 3600)
-        return before + within / 3600
-
-    def between(self, start: datetime, end: datetime) -> float:
-        """Business hours from `start` to `end` (0 if end is earlier)."""
-        return max(self.at(end) - self.at(start), 0.0) if end > start else 0.0
+    groups = [source.c[k] for k in keys]
+    width = len(keys)
+    if session.get_bind().dialect.name != "postgresql":
+        return _spread_here(session, source, groups, value, sums)
+    roomy(session)
+    column = source.c[value]
+    query = select(
+        *groups,
+        func.count(),
+        func.sum(column),
+        func.percentile_cont(0.5).within_group(column),
+        func.percentile_cont(0.9).within_group(column),
+        *(func.sum(source.c[n]) for n in sums),
+    ).group_by(*groups)
+    return {
+        tuple(row[:width]): Spread(
+            int(row[width]),
+            float(row[width + 1] or 0.0),
+            float(row[width + 2] or 0.0),
+            float(row[width + 3] or 0.0),
+            tuple(float(v or 0.0) for v in row[width + 4 :]),
+        )
+        for row in session.execute(query)
+    }
 
 
 # -- 1. time per stage / lane ---------------------------------------------------------------------
@@ -191,34 +251,32 @@ def time_report(
     """Business hours from ready to completed per stage, lane or person: total, median, p90.
 
     A task waiting on the client (its SLA runs on the client's clock) counts as client time,
-    every other task as agency time. Cancelled tasks are left out.
+    every other task as agency time. Cancelled tasks are left out. The hours are the ones
+    stored on each task when it completed (`workflows.durations`).
 
     Args:
         session: the unit of work.
-        services: Baton's services (the calendar).
+        services: Baton's services.
         filters: period (task created), definition, client.
         by: ``stage``, ``lane``, ``person`` or ``task`` (the BPMN element).
     """
     key = _task_column(by).label("key")
     done = _period(
         _scoped(
-            select(key, HumanTask.created_at, HumanTask.completed_at, HumanTask.sla_clock).where(
-                HumanTask.state == "completed"
-            ),
+            select(
+                key,
+                HumanTask.business_hours.label("hours"),
+                case((HumanTask.sla_clock == CLIENT_CLOCK, HumanTask.business_hours), else_=0.0).label(
+                    "client"
+                ),
+            ).where(HumanTask.state == "completed", HumanTask.business_hours.is_not(None)),
             HumanTask.instance_id,
             filters,
         ),
         HumanTask.created_at,
         filters,
     )
-    durations: dict[str, list[float]] = defaultdict(list)
-    client: dict[str, float] = defaultdict(float)
-    timeline = BusinessTimeline(services.calendar)
-    for name, created, completed, clock in session.execute(done):
-        hours = timeline.between(created, completed)
-        durations[name or UNSET].append(hours)
-        if clock == CLIENT_CLOCK:
-            client[name or UNSET] += hours
+    spreads = spread(session, done.subquery(), ("key",), sums=("client",))
     queue_query = _period(
         _scoped(
             select(key, func.count()).where(HumanTask.state == "ready").group_by(key),
@@ -229,22 +287,23 @@ def time_report(
         filters,
     )
     queues = {name or UNSET: int(n) for name, n in session.execute(queue_query)}
-    grand = sum(sum(v) for v in durations.values())
+    durations = {(name or UNSET): figures for (name,), figures in spreads.items()}
+    grand = sum(f.total for f in durations.values())
     rows = []
     for name in sorted(set(durations) | set(queues)):
-        values = durations.get(name, [])
-        total = sum(values)
+        figures = durations.get(name, NO_SPREAD)
+        client = figures.sums[0] if figures.sums else 0.0
         rows.append(
             StageTime(
                 key=name,
-                completed=len(values),
-                total_hours=total,
-                median_hours=statistics.median(values) if values else 0.0,
-                p90_hours=percentile(values, 0.9) if values else 0.0,
-                agency_hours=total - client.get(name, 0.0),
-                client_hours=client.get(name, 0.0),
+                completed=figures.count,
+                total_hours=figures.total,
+                median_hours=figures.median,
+                p90_hours=figures.p90,
+                agency_hours=figures.total - client,
+                client_hours=client,
                 open_tasks=queues.get(name, 0),
-                share=total / grand if grand else 0.0,
+                share=figures.total / grand if grand else 0.0,
             )
         )
     bottleneck = max((r for r in rows if r.total_hours), key=lambda r: r.total_hours, default=None)
@@ -377,16 +436,21 @@ def rework_report(session: Session, services: Services, filters: ReportFilter = 
             qc_checks += row.total
             qc_failures += row.counts.get(QC_FAIL, 0)
 
-    runs = func.count().label("runs")
-    repeated = (
-        select(Engagement.id, Engagement.client, Engagement.name, HumanTask.bpmn_id, runs)
-        .join(Engagement, Engagement.instance_id == HumanTask.instance_id)
+    roomy(session)
+    # count runs per instance and step first, then name the few instances with a repeat: the
+    # grouping stays on narrow keys, the engagement's text joins only the rows that come out
+    counted = (
+        select(HumanTask.instance_id, HumanTask.bpmn_id, func.count().label("runs"))
         .where(HumanTask.state != "cancelled", HumanTask.multi_instance_of.is_(None))
-        .group_by(Engagement.id, Engagement.client, Engagement.name, HumanTask.bpmn_id)
+        .group_by(HumanTask.instance_id, HumanTask.bpmn_id)
         .having(func.count() > 1)
-        .order_by(Engagement.id, HumanTask.bpmn_id)
     )
-    repeated = _period(_scoped(repeated, HumanTask.instance_id, filters), HumanTask.created_at, filters)
+    runs = _period(_scoped(counted, HumanTask.instance_id, filters), HumanTask.created_at, filters).subquery()
+    repeated = (
+        select(Engagement.id, Engagement.client, Engagement.name, runs.c.bpmn_id, runs.c.runs)
+        .join(runs, runs.c.instance_id == Engagement.instance_id)
+        .order_by(Engagement.id, runs.c.bpmn_id)
+    )
     by_engagement: dict[int, EngagementRework] = {}
     for engagement_id, client, name, step, n in session.execute(repeated):
         entry = by_engagement.setdefault(engagement_id, EngagementRework(engagement_id, client, name, {}))
@@ -400,11 +464,14 @@ __all__ = [
     "ReportFilter",
     "ReworkReport",
     "SlaCompliance",
+    "Spread",
     "StageTime",
     "TimeReport",
     "engagement_instances",
     "percentile",
     "rework_report",
+    "roomy",
     "sla_report",
+    "spread",
     "time_report",
 ]

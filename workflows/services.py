@@ -27,6 +27,7 @@ from . import models as _models  # noqa: F401  (registers the domain tables)
 from .agency import AGENCY_RULES
 from .assignment import LaneRoleCache, PolicyChain, TeamPolicy
 from .clocks import ClientClock, clock_of
+from .durations import TaskDurations
 from .mail import MailSettings
 from .sla import BusinessCalendar, load_calendar, parse_sla
 
@@ -139,8 +140,10 @@ def build_services(
     # each ready task gets its due date (SLA) and its assignee (the team member for its lane)
     policy = PolicyChain(SlaPolicy(calendar), TeamPolicy(lanes))
     # listeners react to every event in its own transaction: paused clocks while waiting on the
-    # client, notifications (and escalations) for the people concerned
-    runtime = Runtime(registry, store, policy, clock, EventLog([ClientClock(calendar)]))
+    # client, tasks' business-hour durations for the reports, notifications (and escalations)
+    # for the people concerned
+    log = EventLog([ClientClock(calendar), TaskDurations(calendar)])
+    runtime = Runtime(registry, store, policy, clock, log)
     smtp = MailSettings.from_env(os.environ) if isinstance(mail, str) else mail
     services = Services(db, codec, registry, store, runtime, calendar, folder, lanes, smtp)
     from .notifications import Notifier  # it imports the use cases, which import this module
