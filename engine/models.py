@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -146,6 +147,15 @@ class HumanTask(Base):
         Index("ix_human_task_open_group", "state", "candidate_group", "due_at"),
         # a task readied by a step, to the task that step closed (the hand-off report's join)
         Index("ix_human_task_closed", "instance_id", "completed_at"),
+        # the few rows that are a step run again (rework), for reports that count or price them
+        Index(
+            "ix_human_task_reruns",
+            "instance_id",
+            "bpmn_id",
+            "state",
+            postgresql_where=text("run > 1"),
+            sqlite_where=text("run > 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -164,6 +174,9 @@ class HumanTask(Base):
     candidate_group: Mapped[str | None] = mapped_column(String(100))
     # for an instance of a multi-instance activity: the activity's task id (its siblings share it)
     multi_instance_of: Mapped[str | None] = mapped_column(String(36))
+    # the how-manieth time its element became ready in the instance (1: the first run), counting
+    # the runs completed before it; None for the instances of a multi-instance activity
+    run: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # deadline states: on_track -> at_risk (from warn_at) -> breached (from due_at)

@@ -47,6 +47,7 @@ class ReadyTask:
     ready_at: datetime
     data: Mapping[str, Any]
     multi_instance_of: str | None = None  # the multi-instance activity's task id, for its instances
+    run: int | None = None  # 1 the first time the element is ready, 2 when it runs again...
 
 
 class TaskPolicy(Protocol):
@@ -154,6 +155,7 @@ class ProjectionWriter:
                 "form": info.form,
                 "properties": dict(info.properties),
                 "multi_instance_of": info.multi_instance_of,
+                "run": info.run,
                 "state": "ready",
                 "created_at": now,
                 "completed_at": None,
@@ -242,8 +244,24 @@ def project(
     )
 
 
+def run_of(task: Task) -> int | None:
+    """Which run of its element `task` is: 1 + the runs of the same element completed before it
+    (None for an instance of a multi-instance activity: its activity is the run)."""
+    if task.parent is not None and isinstance(task.parent.task_spec, MultiInstanceTask):
+        return None
+    spec = task.task_spec
+    return 1 + sum(
+        1 for t in task.workflow.tasks.values() if t.task_spec is spec and t._state == TaskState.COMPLETED
+    )
+
+
 def ready_info(instance_id: int, task: Task, now: datetime) -> ReadyTask:
     props = properties_of(task.task_spec)
+    multi_instance_of = (
+        str(task.parent.id)
+        if task.parent is not None and isinstance(task.parent.task_spec, MultiInstanceTask)
+        else None
+    )
     return ReadyTask(
         instance_id=instance_id,
         task_id=str(task.id),
@@ -255,9 +273,8 @@ def ready_info(instance_id: int, task: Task, now: datetime) -> ReadyTask:
         properties=props,
         ready_at=now,
         data=task.data,
-        multi_instance_of=str(task.parent.id)
-        if task.parent is not None and isinstance(task.parent.task_spec, MultiInstanceTask)
-        else None,
+        multi_instance_of=multi_instance_of,
+        run=None if multi_instance_of is not None else run_of(task),
     )
 
 

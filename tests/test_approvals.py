@@ -90,6 +90,7 @@ def test_a_large_change_order_needs_leadership_and_the_am(deployed: Services) ->
     pending = approvals_open(deployed, engagement_id)
     # each instance goes to the role its data names: leadership's to the pool, the AM's to ana
     assert set(pending) == {"leadership", "account_manager"}
+    assert {t.run for t in pending.values()} == {None}  # instances of one run of the activity
     assert pending["account_manager"].assignee == "ana"
     assert pending["leadership"].assignee is None
     decide(deployed, engagement_id, pending["leadership"], "lee", "approved")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from engine.models import HumanTask
 
@@ -152,22 +152,13 @@ def rework_cost(
     (a brief rewritten, production redone after a failed QC), priced like `cost_report`.
     """
     card = rates or rate_card(services)
-    run, earlier = aliased(HumanTask), aliased(HumanTask)
-    repeat = (
-        select(earlier.id)
-        .where(
-            earlier.instance_id == run.instance_id,
-            earlier.bpmn_id == run.bpmn_id,
-            earlier.id < run.id,
-            earlier.multi_instance_of.is_(None),
-        )
-        .exists()
-    )
     query = (
         select(Engagement.id, Engagement.name, Effort.lane, func.sum(Effort.hours))
         .join(Engagement, Engagement.id == Effort.engagement_id)
-        .join(run, (run.instance_id == Effort.instance_id) & (run.task_id == Effort.task_id))
-        .where(repeat)
+        .join(
+            HumanTask, (HumanTask.instance_id == Effort.instance_id) & (HumanTask.task_id == Effort.task_id)
+        )
+        .where(HumanTask.run > 1)
         .group_by(Engagement.id, Engagement.name, Effort.lane)
     )
     instances = engagement_instances(filters)

@@ -436,14 +436,11 @@ def rework_report(session: Session, services: Services, filters: ReportFilter = 
             qc_checks += row.total
             qc_failures += row.counts.get(QC_FAIL, 0)
 
-    roomy(session)
-    # count runs per instance and step first, then name the few instances with a repeat: the
-    # grouping stays on narrow keys, the engagement's text joins only the rows that come out
+    # the reruns alone (a partial index holds them): each is one round of rework
     counted = (
         select(HumanTask.instance_id, HumanTask.bpmn_id, func.count().label("runs"))
-        .where(HumanTask.state != "cancelled", HumanTask.multi_instance_of.is_(None))
+        .where(HumanTask.run > 1, HumanTask.state != "cancelled")
         .group_by(HumanTask.instance_id, HumanTask.bpmn_id)
-        .having(func.count() > 1)
     )
     runs = _period(_scoped(counted, HumanTask.instance_id, filters), HumanTask.created_at, filters).subquery()
     repeated = (
@@ -454,7 +451,7 @@ def rework_report(session: Session, services: Services, filters: ReportFilter = 
     by_engagement: dict[int, EngagementRework] = {}
     for engagement_id, client, name, step, n in session.execute(repeated):
         entry = by_engagement.setdefault(engagement_id, EngagementRework(engagement_id, client, name, {}))
-        entry.repeated[step] = int(n) - 1
+        entry.repeated[step] = int(n)
     return ReworkReport(decisions, list(by_engagement.values()), qc_checks, qc_failures)
 
 
