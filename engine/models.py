@@ -146,13 +146,16 @@ class HumanTask(Base):
         Index("ix_human_task_sla_next", "state", "sla_next_at"),
         Index("ix_human_task_open_group", "state", "candidate_group", "due_at"),
         # a task readied by a step, to the task that step closed (the hand-off report's join)
-        Index("ix_human_task_closed", "instance_id", "completed_at"),
+        # a hand-off joins the task a step closed to the task it opened: both sides read in order
+        Index("ix_human_task_closed", "instance_id", "completed_at", "lane"),
+        Index("ix_human_task_opened", "instance_id", "created_at", "lane", "pickup_hours"),
         # the few rows that are a step run again (rework), for reports that count or price them
         Index(
             "ix_human_task_reruns",
             "instance_id",
             "bpmn_id",
             "state",
+            "task_id",
             postgresql_where=text("run > 1"),
             sqlite_where=text("run > 1"),
         ),

@@ -212,6 +212,11 @@ def test_rework_counts_decisions_rounds_and_qc_failures(deployed: Services, hist
     assert acme.engagement_id == history["acme"]
     assert acme.repeated == {"brief_approve": 1, "brief_write": 1, "production": 1, "qc_check": 1}
     assert acme.rounds == 4
+    # per step, and in all: brief written and approved twice, produced and checked twice
+    assert report.reruns == {"brief_approve": 1, "brief_write": 1, "production": 1, "qc_check": 1}
+    assert (report.rounds, report.reworked) == (4, 1)
+    with deployed.db.unit_of_work(write=False) as session:
+        assert rework_report(session, deployed, most=0).engagements == []  # figures without the list
 
 
 def test_servicing_cost_is_hours_times_the_lane_rate(deployed: Services, history: dict[str, int]) -> None:

@@ -148,7 +148,7 @@ def _side(session: Session, services: Services, filters: ReportFilter, row: Defi
         stages=stages,
         slas=slas,
         compliance=sum(s.on_time for s in slas.values()) / done if done else None,
-        rework_rounds=sum(e.rounds for e in rework_report(session, services, filters).engagements),
+        rework_rounds=rework_report(session, services, filters, most=0).rounds,
         cost=sum(c.cost for c in costs),
         currency=costs[0].currency if costs else "",
         tasks={f.bpmn_id: f for f in figures},

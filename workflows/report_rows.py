@@ -24,6 +24,7 @@ from .reports import DIMENSIONS, ReportFilter, rework_report, sla_report, time_r
 from .services import Services
 
 Row = dict[str, Any]
+NOTED = 5  # engagements a report's note names (the most reworked, the dearest rework)
 REPORTS = ("time", "sla", "rework", "cost", "throughput", "handoff", "budget", "growth", "workload")
 # report -> the dimensions it groups by (the first is the default); None: it does not group
 GROUPINGS: dict[str, tuple[str, ...] | None] = {
@@ -99,15 +100,31 @@ def _sla(session: Session, services: Services, filters: ReportFilter, by: str) -
 
 
 def _rework(session: Session, services: Services, filters: ReportFilter, by: str | None) -> ReportRows:
-    report = rework_report(session, services, filters)
-    rows = [{"key": d.step, **d.counts, "total": d.total} for d in report.decisions]
-    rounds = ", ".join(f"{e.client} / {e.name}: {e.rounds}" for e in report.engagements) or "none"
-    costs = ", ".join(f"{c.key}: {c.cost:.2f} {c.currency}" for c in rework_cost(session, services, filters))
-    note = (
-        f"QC fail rate: {_pct(report.qc_fail_rate)}; rework rounds per engagement: {rounds}; "
-        f"rework cost: {costs or 'none'}"
+    report = rework_report(session, services, filters, most=NOTED)
+    steps = sorted(set(report.reruns) | {d.step for d in report.decisions})
+    counts = {d.step: d for d in report.decisions}
+    rows = [
+        {
+            "key": step,
+            **(counts[step].counts if step in counts else {}),
+            "total": counts[step].total if step in counts else 0,
+            "reruns": report.reruns.get(step, 0),
+        }
+        for step in steps
+    ]
+    costs = rework_cost(session, services, filters)
+    total = sum(c.cost for c in costs)
+    currency = costs[0].currency if costs else ""
+    most = ", ".join(f"{e.client} / {e.name}: {e.rounds}" for e in report.engagements) or "none"
+    dearest = ", ".join(
+        f"{c.key}: {c.cost:.2f} {c.currency}" for c in sorted(costs, key=lambda c: -c.cost)[:NOTED]
     )
-    return ReportRows("rework", None, rows, note)
+    note = (
+        f"QC fail rate: {_pct(report.qc_fail_rate)}; {report.rounds} rework rounds in "
+        f"{report.reworked} engagements; most: {most}; rework cost: "
+        f"{f'{total:.2f} {currency}' if costs else 'none'}{f' (most: {dearest})' if costs else ''}"
+    )
+    return ReportRows("rework", None, rows, note, [s for s in steps if report.reruns.get(s)])
 
 
 def _cost(session: Session, services: Services, filters: ReportFilter, by: str) -> ReportRows:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -397,12 +397,19 @@ class EngagementRework:
 
 @dataclass(frozen=True)
 class ReworkReport:
-    """Approval decisions per step, rework rounds per engagement, and the QC fail rate."""
+    """Approval decisions per step, rework rounds per step and engagement, and the QC fail rate."""
 
     decisions: list[StepDecisions]
-    engagements: list[EngagementRework]
+    engagements: list[EngagementRework]  # the most reworked first (at most the `most` asked for)
     qc_checks: int
     qc_failures: int
+    reruns: dict[str, int] = field(default_factory=dict)  # bpmn id -> rounds beyond the first
+    reworked: int = 0  # engagements with at least one round of rework
+
+    @property
+    def rounds(self) -> int:
+        """Rounds of rework over every engagement the report covers."""
+        return sum(self.reruns.values())
 
     @property
     def qc_fail_rate(self) -> float | None:
@@ -413,11 +420,20 @@ class ReworkReport:
 QC_PASS, QC_FAIL = "pass", "fail"
 
 
-def rework_report(session: Session, services: Services, filters: ReportFilter = EVERYTHING) -> ReworkReport:
-    """Decisions per step (approved / changes_requested / rejected, QC pass / fail), the steps
-    each engagement ran more than once, and the share of QC checks that failed.
+def rework_report(
+    session: Session, services: Services, filters: ReportFilter = EVERYTHING, *, most: int | None = 100
+) -> ReworkReport:
+    """Decisions per step (approved / changes_requested / rejected, QC pass / fail), the rounds of
+    rework per step and for the most reworked engagements, and the share of QC checks that failed.
 
-    The period applies to when decisions were taken and steps became ready.
+    A round of rework is a step run again (`human_task.run` > 1). The period applies to when
+    decisions were taken and reruns became ready.
+
+    Args:
+        session: the unit of work.
+        services: Baton's services.
+        filters: period, definition, client.
+        most: how many engagements to list, the most reworked first (None: all of them).
     """
     decided = (
         select(Event.bpmn_id, Event.decision, func.count())
@@ -437,22 +453,34 @@ def rework_report(session: Session, services: Services, filters: ReportFilter = 
             qc_failures += row.counts.get(QC_FAIL, 0)
 
     # the reruns alone (a partial index holds them): each is one round of rework
-    counted = (
-        select(HumanTask.instance_id, HumanTask.bpmn_id, func.count().label("runs"))
-        .where(HumanTask.run > 1, HumanTask.state != "cancelled")
-        .group_by(HumanTask.instance_id, HumanTask.bpmn_id)
+    def reruns(*keys: Any) -> Select[Any]:
+        query = (
+            select(*keys, func.count().label("rounds"))
+            .where(HumanTask.run > 1, HumanTask.state != "cancelled")
+            .group_by(*keys)
+        )
+        return _period(_scoped(query, HumanTask.instance_id, filters), HumanTask.created_at, filters)
+
+    per_step_rounds = {step: int(n) for step, n in session.execute(reruns(HumanTask.bpmn_id))}
+    per_instance = reruns(HumanTask.instance_id).subquery()
+    reworked = int(session.scalar(select(func.count()).select_from(per_instance)) or 0)
+    top = select(per_instance.c.instance_id).order_by(
+        per_instance.c.rounds.desc(), per_instance.c.instance_id
     )
-    runs = _period(_scoped(counted, HumanTask.instance_id, filters), HumanTask.created_at, filters).subquery()
-    repeated = (
-        select(Engagement.id, Engagement.client, Engagement.name, runs.c.bpmn_id, runs.c.runs)
-        .join(runs, runs.c.instance_id == Engagement.instance_id)
-        .order_by(Engagement.id, runs.c.bpmn_id)
+    if most is not None:
+        top = top.limit(most)
+    listed = reruns(HumanTask.instance_id, HumanTask.bpmn_id).where(HumanTask.instance_id.in_(top)).subquery()
+    rows = session.execute(
+        select(Engagement.id, Engagement.client, Engagement.name, listed.c.bpmn_id, listed.c.rounds)
+        .join(listed, listed.c.instance_id == Engagement.instance_id)
+        .order_by(Engagement.id, listed.c.bpmn_id)
     )
     by_engagement: dict[int, EngagementRework] = {}
-    for engagement_id, client, name, step, n in session.execute(repeated):
+    for engagement_id, client, name, step, n in rows:
         entry = by_engagement.setdefault(engagement_id, EngagementRework(engagement_id, client, name, {}))
         entry.repeated[step] = int(n)
-    return ReworkReport(decisions, list(by_engagement.values()), qc_checks, qc_failures)
+    engagements = sorted(by_engagement.values(), key=lambda e: (-e.rounds, e.engagement_id))
+    return ReworkReport(decisions, engagements, qc_checks, qc_failures, per_step_rounds, reworked)
 
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""Business-hour durations on human tasks (ready to completed, ready to picked up), and an index
-from a task to the moment its instance closed it (the hand-off report's join).
+"""Business-hour durations on human tasks (ready to completed, ready to picked up), and two
+indexes for the hand-off report's join: a task by when it was closed, and by when it was opened.
 
 Existing rows keep NULL here: the calendar lives with the application, not the schema.
 ``baton init-db`` (which applies this revision) and ``baton durations`` work them out.
@@ -26,11 +26,15 @@ def upgrade() -> None:
     with op.batch_alter_table("human_task") as batch:
         batch.add_column(sa.Column("business_hours", sa.Float(), nullable=True))
         batch.add_column(sa.Column("pickup_hours", sa.Float(), nullable=True))
-        batch.create_index("ix_human_task_closed", ["instance_id", "completed_at"], unique=False)
+        batch.create_index("ix_human_task_closed", ["instance_id", "completed_at", "lane"], unique=False)
+        batch.create_index(
+            "ix_human_task_opened", ["instance_id", "created_at", "lane", "pickup_hours"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("human_task") as batch:
+        batch.drop_index("ix_human_task_opened")
         batch.drop_index("ix_human_task_closed")
         batch.drop_column("pickup_hours")
         batch.drop_column("business_hours")

@@ -42,7 +42,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_human_task_reruns",
         "human_task",
-        ["instance_id", "bpmn_id", "state"],
+        ["instance_id", "bpmn_id", "state", "task_id"],
         postgresql_where=RERUNS,
         sqlite_where=RERUNS,
     )
