@@ -210,6 +210,17 @@ class Event(Base):
     __table_args__ = (
         Index("ix_event_instance", "instance_id", "id"),
         Index("ix_event_kind_at", "kind", "at"),
+        # the decisions taken, for the reports that count them per step (a few in each instance)
+        Index(
+            "ix_event_decisions",
+            "bpmn_id",
+            "decision",
+            "kind",
+            "at",
+            "instance_id",
+            postgresql_where=text("decision IS NOT NULL"),
+            sqlite_where=text("decision IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -1,5 +1,5 @@
-"""Which run of its element each human task is (rework: a step run again), and a partial index
-over the reruns for the reports that count and price them.
+"""Which run of its element each human task is (rework: a step run again), a partial index over
+the reruns for the reports that count and price them, and one over the decisions in the event log.
 
 Existing rows are numbered from the history: 1 + the completed rows of the same element in the
 same instance before them (multi-instance instances stay NULL).
@@ -22,6 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 RERUNS = sa.text("run > 1")
+DECIDED = sa.text("decision IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -46,9 +47,17 @@ def upgrade() -> None:
         postgresql_where=RERUNS,
         sqlite_where=RERUNS,
     )
+    op.create_index(
+        "ix_event_decisions",
+        "event",
+        ["bpmn_id", "decision", "kind", "at", "instance_id"],
+        postgresql_where=DECIDED,
+        sqlite_where=DECIDED,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_event_decisions", table_name="event")
     op.drop_index("ix_human_task_reruns", table_name="human_task")
     with op.batch_alter_table("human_task") as batch:
         batch.drop_column("run")
