@@ -82,10 +82,14 @@ def test_a_report_page_has_its_chart_table_and_csv_link(app: Flask, deployed: Se
 
 def test_the_rework_and_sla_pages_chart_their_figures(app: Flask, deployed: Services) -> None:
     adam = logged_in(app, deployed, "adam")
-    rework = charts_of(adam.get("/reports/rework").get_data(as_text=True))["rework"]
+    charts = charts_of(adam.get("/reports/rework").get_data(as_text=True))
+    rework = charts["rework"]
     by_label = {d["label"]: d["data"] for d in rework["datasets"]}
     step = rework["labels"].index("qc_check")
     assert (by_label["fail"][step], by_label["pass"][step]) == (1, 1)
+    assert "reruns" not in by_label  # rounds of rework are not decisions: a chart of their own
+    rounds = dict(zip(charts["reruns"]["labels"], charts["reruns"]["datasets"][0]["data"], strict=True))
+    assert rounds["qc_check"] == rounds["brief_write"] == 1 and rounds["scope_signoff"] == 0
     sla = charts_of(adam.get("/reports/sla?client=Acme").get_data(as_text=True))["sla"]
     assert sla["datasets"][0]["data"][sla["labels"].index("qc")] == 50.0
 

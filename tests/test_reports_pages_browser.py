@@ -59,7 +59,7 @@ def test_the_overview_draws_its_four_charts(live_server: str, page: Any) -> None
 PAGES = [
     ("/reports/time?client=Acme", ["time"], "report-time.png"),
     ("/reports/sla?client=Acme", ["sla"], "report-sla.png"),
-    ("/reports/rework", ["rework"], "report-rework.png"),
+    ("/reports/rework", ["rework", "reruns"], "report-rework.png"),
     ("/reports/cost?by=lane", ["cost"], "report-cost.png"),
     ("/reports/budget", ["budget"], "report-budget.png"),
     ("/reports/handoff", ["handoff"], "report-handoff.png"),

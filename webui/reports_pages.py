@@ -131,7 +131,7 @@ def charts_for(report: ReportRows) -> list[dict[str, Any]]:
             )
         return charts
     if name == "rework":
-        decisions = [c for c in columns(rows) if c not in ("key", "total")]
+        decisions = [c for c in columns(rows) if c not in ("key", "total", "reruns")]
         palette = {"approved": PM, "pass": PASS, "won": WON, "changes_requested": AMBER, "fail": RED}
         return [
             _chart(
@@ -144,7 +144,14 @@ def charts_for(report: ReportRows) -> list[dict[str, Any]]:
                 ],
                 stacked=True,
                 integer=True,
-            )
+            ),
+            _chart(
+                "reruns",
+                "Rounds of rework per step (the step run again)",
+                keys,
+                [_series("rounds", [r.get("reruns", 0) for r in rows], AMBER)],
+                integer=True,
+            ),
         ]
     if name == "cost":
         by_lane: str | list[str] = [LANE_COLOURS.get(k, GREY) for k in keys] if report.by == "lane" else AM

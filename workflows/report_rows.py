@@ -120,8 +120,8 @@ def _rework(session: Session, services: Services, filters: ReportFilter, by: str
         f"{c.key}: {c.cost:.2f} {c.currency}" for c in sorted(costs, key=lambda c: -c.cost)[:NOTED]
     )
     note = (
-        f"QC fail rate: {_pct(report.qc_fail_rate)}; {report.rounds} rework rounds in "
-        f"{report.reworked} engagements; most: {most}; rework cost: "
+        f"QC fail rate: {_pct(report.qc_fail_rate)}; rework rounds: {report.rounds} in "
+        f"{report.reworked} engagement(s); most: {most}; rework cost: "
         f"{f'{total:.2f} {currency}' if costs else 'none'}{f' (most: {dearest})' if costs else ''}"
     )
     return ReportRows("rework", None, rows, note, [s for s in steps if report.reruns.get(s)])
