@@ -17,18 +17,9 @@
     new: { container: document.getElementById("compare-new"), url: root.dataset.newUrl, kinds: ["added", "changed"] }
   };
   var syncing = false;
+  var V = window.BatonViewer; // viewer.js: fetching, the toolbar, failing politely
 
-  function fail(container, message) {
-    container.classList.add("diagram-failed");
-    container.textContent = message;
-  }
-
-  if (!window.BpmnJS) {
-    Object.keys(sides).forEach(function (k) {
-      fail(sides[k].container, "The diagram viewer is not installed: run scripts/setup (npm ci, npm run vendor).");
-    });
-    return;
-  }
+  if (!V.installed([sides.old.container, sides.new.container])) { return; }
 
   function mark(side) {
     var viewer = side.viewer;
@@ -101,18 +92,10 @@
   }
 
   function tools() {
-    var bar = document.createElement("div");
-    bar.className = "diagram-tools";
-    [["Fit", "The whole process", function () { focus([]); }],
-     ["Changes", "Zoom to what changed", function () { focus(allIds()); }]].forEach(function (b) {
-      var button = document.createElement("button");
-      button.type = "button";
-      button.textContent = b[0];
-      button.title = b[1];
-      button.addEventListener("click", b[2]);
-      bar.appendChild(button);
-    });
-    sides.new.container.appendChild(bar);
+    V.toolbar(sides.new.container, [
+      ["Fit", "The whole process", function () { focus([]); }],
+      ["Changes", "Zoom to what changed", function () { focus(allIds()); }]
+    ]);
   }
 
   function allIds() {
@@ -122,11 +105,7 @@
   function load(side) {
     side.viewer = new window.BpmnJS({ container: side.container });
     side.container.bpmnViewer = side.viewer; // tests reach the viewer here
-    return fetch(side.url, { credentials: "same-origin" })
-      .then(function (r) {
-        if (!r.ok) { throw new Error("HTTP " + r.status); }
-        return r.text();
-      })
+    return V.fetchText(side.url)
       .then(function (xml) { return side.viewer.importXML(xml); })
       .then(function () { mark(side); });
   }
@@ -141,7 +120,7 @@
       root.classList.add("compare-ready");
     })
     .catch(function (err) {
-      Object.keys(sides).forEach(function (k) { fail(sides[k].container, "The diagram could not be shown (" + err.message + ")."); });
+      Object.keys(sides).forEach(function (k) { V.fail(sides[k].container, "The diagram could not be shown (" + err.message + ")."); });
     });
 
   // a change in the list: show it in both diagrams, and flash it

@@ -12,38 +12,10 @@
 
   // element state -> CSS class bpmn-js puts on the element's SVG group (see baton.css)
   var MARKERS = { completed: "bt-done", active: "bt-active", at_risk: "bt-at-risk", overdue: "bt-overdue" };
-  var PAD = 24;
+  var V = window.BatonViewer; // viewer.js: fetching, fitting, zooming, the toolbar
+  var MIN_HEIGHT = 240;
   var READABLE = 0.5; // below this scale task names cannot be read
   var OPENING = 0.6; // the scale a large process opens at, on its open steps
-
-  function fail(container, message) {
-    container.classList.add("diagram-failed");
-    container.textContent = message;
-  }
-
-  function setView(canvas, container, cx, cy, scale) {
-    var w = container.clientWidth, h = container.clientHeight;
-    canvas.viewbox({ x: cx - w / scale / 2, y: cy - h / scale / 2, width: w / scale, height: h / scale });
-  }
-
-  /* Fit the whole diagram to the box's width; the box takes the height that needs. */
-  function fitWidth(viewer, container) {
-    var canvas = viewer.get("canvas");
-    canvas.resized();
-    var inner = canvas.viewbox().inner;
-    var scale = container.clientWidth / (inner.width + 2 * PAD);
-    var height = Math.max(240, Math.ceil((inner.height + 2 * PAD) * scale));
-    container.style.height = height + "px";
-    canvas.resized();
-    setView(canvas, container, inner.x + inner.width / 2, inner.y + inner.height / 2, scale);
-  }
-
-  function zoomBy(viewer, container, factor) {
-    var canvas = viewer.get("canvas");
-    var box = canvas.viewbox();
-    var scale = Math.min(3, Math.max(0.1, box.scale * factor));
-    setView(canvas, container, box.x + box.width / 2, box.y + box.height / 2, scale);
-  }
 
   /* Show the given elements at a readable size, centred. */
   function focusOn(viewer, container, ids, maxScale) {
@@ -56,7 +28,7 @@
       x2 = Math.max(x2, s.x + s.width); y2 = Math.max(y2, s.y + s.height);
     });
     var scale = Math.min(maxScale || 0.85, container.clientWidth / (x2 - x1 + 400), container.clientHeight / (y2 - y1 + 160));
-    setView(viewer.get("canvas"), container, (x1 + x2) / 2, (y1 + y2) / 2, Math.max(scale, 0.4));
+    V.setView(viewer.get("canvas"), container, (x1 + x2) / 2, (y1 + y2) / 2, Math.max(scale, 0.4));
     return true;
   }
 
@@ -67,14 +39,14 @@
     var shapes = ids.map(function (id) { return registry.get(id); }).filter(Boolean);
     if (!shapes.length) { return; }
     var inner = canvas.viewbox().inner;
-    container.style.height = Math.ceil((inner.height + 2 * PAD) * OPENING) + "px";
+    container.style.height = Math.ceil((inner.height + 2 * V.PAD) * OPENING) + "px";
     canvas.resized();
     var x1 = Math.min.apply(null, shapes.map(function (s) { return s.x; }));
     var x2 = Math.max.apply(null, shapes.map(function (s) { return s.x + s.width; }));
     var half = container.clientWidth / OPENING / 2;
     // keep the view inside the diagram: no empty space beside its first or last element
-    var cx = Math.min(Math.max((x1 + x2) / 2, inner.x - PAD + half), inner.x + inner.width + PAD - half);
-    setView(canvas, container, cx, inner.y + inner.height / 2, OPENING);
+    var cx = Math.min(Math.max((x1 + x2) / 2, inner.x - V.PAD + half), inner.x + inner.width + V.PAD - half);
+    V.setView(canvas, container, cx, inner.y + inner.height / 2, OPENING);
   }
 
   function svgTitle(gfx, text) {
@@ -115,63 +87,36 @@
   }
 
   function toolbar(viewer, container, activeIds) {
-    var bar = document.createElement("div");
-    bar.className = "diagram-tools";
-    var buttons = [
-      ["Fit", "Fit the whole process to the width", function () { fitWidth(viewer, container); }],
-      ["−", "Zoom out", function () { zoomBy(viewer, container, 1 / 1.4); }],
-      ["+", "Zoom in", function () { zoomBy(viewer, container, 1.4); }]
-    ];
+    var buttons = V.zoomButtons(viewer, container, MIN_HEIGHT);
     if (activeIds.length) {
       buttons.push(["Current step", "Zoom to the open steps", function () { focusOn(viewer, container, activeIds); }]);
     }
-    buttons.forEach(function (b) {
-      var button = document.createElement("button");
-      button.type = "button";
-      button.textContent = b[0];
-      button.title = b[1];
-      button.addEventListener("click", b[2]);
-      bar.appendChild(button);
-    });
-    container.appendChild(bar); // floats over the diagram's top right corner
+    V.toolbar(container, buttons);
   }
 
   function show(container, xml, state) {
     var viewer = new window.BpmnJS({ container: container, zoomScroll: { enabled: false } });
     container.bpmnViewer = viewer; // tests and the console reach the viewer here
     return viewer.importXML(xml).then(function () {
-      fitWidth(viewer, container);
+      V.fitWidth(viewer, container, MIN_HEIGHT);
       var active = (state && state.active) || [];
       if (active.length && viewer.get("canvas").viewbox().scale < READABLE) {
         openOn(viewer, container, active);
       }
       if (state) { markStates(viewer, state); }
-      toolbar(viewer, container, (state && state.active) || []);
+      toolbar(viewer, container, active);
       container.classList.add("diagram-ready");
-      var resizing;
-      window.addEventListener("resize", function () {
-        clearTimeout(resizing);
-        resizing = setTimeout(function () { fitWidth(viewer, container); }, 150);
-      });
+      V.keepFitted(viewer, container, MIN_HEIGHT);
     });
   }
 
   function load(container) {
-    if (!window.BpmnJS) {
-      fail(container, "The diagram viewer is not installed: run scripts/setup (npm ci, npm run vendor).");
-      return;
-    }
-    var stateUrl = container.dataset.stateUrl, xmlUrl = container.dataset.xmlUrl;
+    if (!V.installed([container])) { return; }
+    var stateUrl = container.dataset.stateUrl;
     var request = stateUrl
-      ? fetch(stateUrl, { credentials: "same-origin" }).then(function (r) {
-          if (!r.ok) { throw new Error("HTTP " + r.status); }
-          return r.json();
-        }).then(function (state) { return show(container, state.xml, state); })
-      : fetch(xmlUrl, { credentials: "same-origin" }).then(function (r) {
-          if (!r.ok) { throw new Error("HTTP " + r.status); }
-          return r.text();
-        }).then(function (xml) { return show(container, xml, null); });
-    request.catch(function (err) { fail(container, "The diagram could not be shown (" + err.message + ")."); });
+      ? V.fetchJson(stateUrl).then(function (state) { return show(container, state.xml, state); })
+      : V.fetchText(container.dataset.xmlUrl).then(function (xml) { return show(container, xml, null); });
+    request.catch(function (err) { V.fail(container, "The diagram could not be shown (" + err.message + ")."); });
   }
 
   document.querySelectorAll(".diagram[data-state-url], .diagram[data-xml-url]").forEach(load);

@@ -16,56 +16,15 @@
 (function () {
   "use strict";
 
-  var PAD = 24;
-
-  function fail(container, message) {
-    container.classList.add("diagram-failed");
-    container.textContent = message;
-  }
-
-  function setView(canvas, container, cx, cy, scale) {
-    var w = container.clientWidth, h = container.clientHeight;
-    canvas.viewbox({ x: cx - w / scale / 2, y: cy - h / scale / 2, width: w / scale, height: h / scale });
-  }
-
-  /* Fit the whole diagram to the box's width; the box takes the height that needs. */
-  function fitWidth(viewer, container) {
-    var canvas = viewer.get("canvas");
-    canvas.resized();
-    var inner = canvas.viewbox().inner;
-    var scale = container.clientWidth / (inner.width + 2 * PAD);
-    container.style.height = Math.max(200, Math.ceil((inner.height + 2 * PAD) * scale)) + "px";
-    canvas.resized();
-    setView(canvas, container, inner.x + inner.width / 2, inner.y + inner.height / 2, scale);
-  }
-
-  function zoomBy(viewer, container, factor) {
-    var canvas = viewer.get("canvas");
-    var box = canvas.viewbox();
-    var scale = Math.min(3, Math.max(0.1, box.scale * factor));
-    setView(canvas, container, box.x + box.width / 2, box.y + box.height / 2, scale);
-  }
+  var V = window.BatonViewer; // viewer.js: fetching, fitting, zooming, the toolbar
+  var MIN_HEIGHT = 200;
 
   function toolbar(viewer, container, hottest) {
-    var bar = document.createElement("div");
-    bar.className = "diagram-tools";
-    var buttons = [
-      ["Fit", "Fit the whole process to the width", function () { fitWidth(viewer, container); }],
-      ["−", "Zoom out", function () { zoomBy(viewer, container, 1 / 1.4); }],
-      ["+", "Zoom in", function () { zoomBy(viewer, container, 1.4); }]
-    ];
+    var buttons = V.zoomButtons(viewer, container, MIN_HEIGHT);
     if (hottest) {
       buttons.push(["Hottest", "Zoom to the hottest task", function () { focusOn(viewer, container, hottest); }]);
     }
-    buttons.forEach(function (b) {
-      var button = document.createElement("button");
-      button.type = "button";
-      button.textContent = b[0];
-      button.title = b[1];
-      button.addEventListener("click", b[2]);
-      bar.appendChild(button);
-    });
-    container.appendChild(bar);
+    V.toolbar(container, buttons);
   }
 
   /* Fill each task with its bucket's colour, a label with its figure, a tooltip with all of them. */
@@ -98,36 +57,25 @@
     var element = viewer.get("elementRegistry").get(id);
     if (!element) { return; }
     var scale = Math.min(1, Math.max(0.5, container.clientWidth / 900));
-    setView(viewer.get("canvas"), container, element.x + element.width / 2, element.y + element.height / 2, scale);
+    V.setView(viewer.get("canvas"), container, element.x + element.width / 2, element.y + element.height / 2, scale);
   }
 
   function load(container) {
-    if (!window.BpmnJS) {
-      fail(container, "The diagram viewer is not installed: run scripts/setup (npm ci, npm run vendor).");
-      return;
-    }
+    if (!V.installed([container])) { return; }
     var heat = JSON.parse(document.getElementById(container.dataset.heatmap).textContent);
-    fetch(container.dataset.bpmnUrl, { credentials: "same-origin" })
-      .then(function (r) {
-        if (!r.ok) { throw new Error("HTTP " + r.status); }
-        return r.text();
-      })
+    V.fetchText(container.dataset.bpmnUrl)
       .then(function (xml) {
         var viewer = new window.BpmnJS({ container: container, zoomScroll: { enabled: false } });
         container.bpmnViewer = viewer; // tests and the console reach the viewer here
         return viewer.importXML(xml).then(function () {
-          fitWidth(viewer, container);
+          V.fitWidth(viewer, container, MIN_HEIGHT);
           paint(viewer, heat);
           toolbar(viewer, container, heat.hottest);
           container.classList.add("diagram-ready");
-          var resizing;
-          window.addEventListener("resize", function () {
-            clearTimeout(resizing);
-            resizing = setTimeout(function () { fitWidth(viewer, container); }, 150);
-          });
+          V.keepFitted(viewer, container, MIN_HEIGHT);
         });
       })
-      .catch(function (err) { fail(container, "The heatmap could not be shown (" + err.message + ")."); });
+      .catch(function (err) { V.fail(container, "The heatmap could not be shown (" + err.message + ")."); });
   }
 
   document.querySelectorAll(".diagram[data-heatmap]").forEach(load);
