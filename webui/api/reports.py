@@ -40,13 +40,28 @@ def moment(day: date | None) -> datetime | None:
     return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-class ReportQuery(Schema):
-    """What a report covers, how it groups, and how it is sent."""
+class PeriodFields(Schema):
+    """The period and client a report covers, and how it is sent (every report's query)."""
 
     start = fields.Date(data_key="from", metadata={"description": "first day covered (UTC, included)"})
     end = fields.Date(data_key="to", metadata={"description": "day the period ends (UTC, excluded)"})
-    definition = text(max_length=200, metadata={"description": "only engagements of this process id"})
     client = text(max_length=200, metadata={"description": "only this client's engagements (exact name)"})
+    format = fields.String(
+        validate=validate.OneOf(["json", "csv"]),
+        metadata={"description": "csv: the rows as CSV (so does 'Accept: text/csv')"},
+    )
+
+    @validates_schema
+    def _period(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None and end <= start:
+            raise ValidationError("'from' must be before 'to'", "to")
+
+
+class ReportQuery(PeriodFields):
+    """What a report covers, how it groups, and how it is sent."""
+
+    definition = text(max_length=200, metadata={"description": "only engagements of this process id"})
     version_id = fields.Integer(
         validate=validate.Range(0, INT_MAX),
         metadata={"description": "only engagements on this deployed definition version (its id)"},
@@ -58,16 +73,6 @@ class ReportQuery(Schema):
             "stage; budget: engagement, client; growth: client, account_manager)"
         },
     )
-    format = fields.String(
-        validate=validate.OneOf(["json", "csv"]),
-        metadata={"description": "csv: the rows as CSV (so does 'Accept: text/csv')"},
-    )
-
-    @validates_schema
-    def _period(self, data: dict[str, Any], **_: Any) -> None:
-        start, end = data.get("start"), data.get("end")
-        if start is not None and end is not None and end <= start:
-            raise ValidationError("'from' must be before 'to'", "to")
 
 
 def report_filter(query: dict[str, Any]) -> ReportFilter:
@@ -138,12 +143,7 @@ def wants_csv(query: dict[str, Any]) -> bool:
 
 def csv_response(report: ReportRows) -> Response:
     """The rows as a CSV download named after the report."""
-    name = report.title.replace(" ", "-")
-    return Response(
-        to_csv(report.rows),
-        mimetype=CSV,
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    return rows_csv(report.rows, report.title.replace(" ", "-"))
 
 
 @blp.get("")
@@ -184,25 +184,12 @@ def report(name: str, **query: Any) -> Any:
 # -- the heatmap and the version comparison ------------------------------------------------------
 
 
-class PeriodQuery(Schema):
-    """The period and client a heatmap or a comparison covers, and how it is sent."""
+class PeriodQuery(PeriodFields):
+    """The process, period and client a heatmap or a comparison covers, and how it is sent."""
 
     process = text(
         max_length=200, blank=False, load_default="engagement", metadata={"description": "the process id"}
     )
-    start = fields.Date(data_key="from", metadata={"description": "first day covered (UTC, included)"})
-    end = fields.Date(data_key="to", metadata={"description": "day the period ends (UTC, excluded)"})
-    client = text(max_length=200, metadata={"description": "only this client's engagements (exact name)"})
-    format = fields.String(
-        validate=validate.OneOf(["json", "csv"]),
-        metadata={"description": "csv: the rows as CSV (so does 'Accept: text/csv')"},
-    )
-
-    @validates_schema
-    def _period(self, data: dict[str, Any], **_: Any) -> None:
-        start, end = data.get("start"), data.get("end")
-        if start is not None and end is not None and end <= start:
-            raise ValidationError("'from' must be before 'to'", "to")
 
 
 def period_filter(query: dict[str, Any]) -> ReportFilter:
