@@ -244,11 +244,9 @@ def project(
     )
 
 
-def run_of(task: Task) -> int | None:
-    """Which run of its element `task` is: 1 + the runs of the same element completed before it
-    (None for an instance of a multi-instance activity: its activity is the run)."""
-    if task.parent is not None and isinstance(task.parent.task_spec, MultiInstanceTask):
-        return None
+def run_of(task: Task) -> int:
+    """Which run of its element `task` is: 1 + the runs of the same element completed before it.
+    (An instance of a multi-instance activity has none: its activity is the run.)"""
     spec = task.task_spec
     return 1 + sum(
         1 for t in task.workflow.tasks.values() if t.task_spec is spec and t._state == TaskState.COMPLETED

@@ -293,12 +293,13 @@ def _who_may_complete(
 ) -> tuple[list[str], bool]:
     """Whom an ops lead or admin may complete `task` for, and whether `actor` may do it themselves."""
     rules = people.open_task(session, services, definition_id, task)
+    reader = people.acting_user(session, actor)
     try:
-        people.authorize_completion(session, services, rules, actor)
+        people.authorize_completion(session, services, rules, actor, known={actor: reader})
         may_complete = True
     except people.PermissionDenied:
         may_complete = False
-    if not people.acting_user(session, actor).has_role(*people.OPERATORS):
+    if not reader.has_role(*people.OPERATORS):
         return [], may_complete
     # the person holding the step, then whoever else may work it (the lane's role)
     holders = [h for h in (task.claimed_by or task.assignee,) if h]
