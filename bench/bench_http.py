@@ -49,8 +49,8 @@ from bench.bench_step import (
     split,
 )
 from webui import create_app
-from workflows.auth import issue_token
-from workflows.samples import Step, qc_rounds_story
+from workflows.demo.samples import Step, qc_rounds_story
+from workflows.people.auth import issue_token
 from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ Then, for one account manager, interleaved call by call:
   due first, 50 rows) by one indexed query on the raw DBAPI cursor;
 * **inbox SQL** -- the page query the use case sends (tasks assigned to *or claimed by* them),
   on the raw cursor the same way: the SQL layer's share;
-* **use case** -- `workflows.inbox.inbox(view="mine")` in a read-only unit of work: the acting
+* **use case** -- `workflows.views.inbox.inbox(view="mine")` in a read-only unit of work: the acting
   user's check, whom they cover today, the page query, ORM objects;
 * **HTTP** -- ``GET /api/v1/tasks?view=mine`` with a bearer token through the Flask app
   (in-process), JSON included.
@@ -50,11 +50,12 @@ from engine.models import HumanTask, WorkflowInstance
 from engine.store import SERIALIZER_VERSION
 from webui import create_app
 from workflows.agency import ACCOUNT_MANAGER, AM_LANE, PM_LANE, PROJECT_MANAGER
-from workflows.auth import issue_token
-from workflows.engagements import deploy_all
-from workflows.inbox import held_by, inbox
+from workflows.bootstrap import build_services
+from workflows.definitions.catalog import install_definitions
 from workflows.models import Engagement, TeamMember, User, UserRole
-from workflows.services import Services, build_services
+from workflows.people.auth import issue_token
+from workflows.services import Services
+from workflows.views.inbox import held_by, inbox
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=140)
@@ -71,7 +72,7 @@ def load(services: Services, engagements: int) -> None:
     now = datetime.now(UTC)
     with services.db.unit_of_work() as session:
         definition_id = next(
-            row.id for row, _ in deploy_all(session, services) if row.process_id == "engagement"
+            row.id for row, _ in install_definitions(session, services) if row.process_id == "engagement"
         )
     users: list[dict[str, Any]] = []
     roles: list[dict[str, Any]] = []
@@ -187,7 +188,7 @@ BARE = (
     .limit(51)
 )
 
-# what `workflows.inbox.inbox(view="mine")` sends for a person who covers nobody today
+# what `workflows.views.inbox.inbox(view="mine")` sends for a person who covers nobody today
 INBOX_SQL = (
     select(_HUMAN, _ENGAGEMENT)
     .join(_ENGAGEMENT, _ENGAGEMENT.c.instance_id == _HUMAN.c.instance_id)

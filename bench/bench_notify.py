@@ -33,10 +33,11 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bench.bench_step import PG_URL, ROOT, actor_of, baton_start, console, fresh_services, split
-from workflows.engagements import complete_task
+from workflows.bootstrap import build_services
+from workflows.demo.samples import Step, qc_rounds_story
+from workflows.engagements.tasks import complete_task
 from workflows.models import Notification
-from workflows.samples import Step, qc_rounds_story
-from workflows.services import Services, build_services
+from workflows.services import Services
 
 COLLEAGUE = {"ana": "alex", "pete": "priya"}  # the other AM and PM of the demo agency
 

@@ -36,12 +36,13 @@ from sqlalchemy.orm import Session
 
 from engine.models import Event, HumanTask, WorkflowInstance
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.durations import recompute_durations
-from workflows.engagements import deploy_file
+from workflows.bootstrap import build_services
+from workflows.definitions.catalog import deploy_file
 from workflows.models import Engagement
 from workflows.report_rows import report_rows
 from workflows.reports import EVERYTHING, ReportFilter, rework_report
-from workflows.services import Services, build_services
+from workflows.services import Services
+from workflows.time.durations import recompute_durations
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=130)

@@ -38,10 +38,13 @@ from engine.db import Base
 from engine.fastsql import FastStatement
 from engine.sandbox import _compile as sandbox_compile
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.demo import seed_users
-from workflows.engagements import complete_task, deploy_all, start_engagement
-from workflows.samples import Step, Story, qc_rounds_story
-from workflows.services import Services, build_services
+from workflows.bootstrap import build_services
+from workflows.definitions.catalog import install_definitions
+from workflows.demo.samples import Step, Story, qc_rounds_story
+from workflows.demo.seed import seed_users
+from workflows.engagements.lifecycle import start_engagement
+from workflows.engagements.tasks import complete_task
+from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -97,7 +100,7 @@ def fresh_services(url: str) -> Services:
     services.db.drop_all()
     services.db.create_all()
     with services.db.unit_of_work() as session:
-        deploy_all(session, services)
+        install_definitions(session, services)
         seed_users(session, services)
     return services
 
@@ -112,7 +115,7 @@ def baton_start(services: Services, story: Story) -> int:
             process_id=story.definition,
             options=story.options,
             account_manager=TEAM[AM_LANE],
-            project_manager=TEAM[PM_LANE],
+            project_manager=TEAM[PM_LANE], actor="olga",
         ).id
 
 

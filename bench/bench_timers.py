@@ -34,7 +34,8 @@ from sqlalchemy import func, select
 
 from engine.models import Event
 from engine.timers import TimerWorker
-from workflows.services import Services, build_services
+from workflows.bootstrap import build_services
+from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

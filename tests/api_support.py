@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from webui import create_app
-from workflows.auth import issue_token, set_password
-from workflows.engagements import start_engagement
+from workflows.engagements.lifecycle import start_engagement
+from workflows.people.auth import issue_token, set_password
 from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.api_support import make_app
-from workflows.demo import DEMO_PASSWORD, seed_demo
+from workflows.demo.seed import DEMO_PASSWORD, seed_demo
 from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent

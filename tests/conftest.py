@@ -18,9 +18,11 @@ from sqlalchemy import Engine, MetaData, text
 
 from engine.db import Base, Database
 from engine.migrate import upgrade
-from workflows.demo import seed_users
-from workflows.engagements import deploy_all, start_engagement
-from workflows.services import Services, build_services
+from workflows.bootstrap import build_services
+from workflows.definitions.catalog import install_definitions
+from workflows.demo.seed import seed_users
+from workflows.engagements.lifecycle import start_engagement
+from workflows.services import Services
 
 PG_URL = os.environ.get("BATON_TEST_DATABASE_URL", "")
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,10 +92,10 @@ def deployed(services: Services) -> Services:
     """Services with the definitions folder deployed and the demo agency's people.
 
     ana and alex are account managers, pete and priya project managers, rita a resource
-    manager, olga an ops lead, lee in leadership and adam an admin (see workflows.demo).
+    manager, olga an ops lead, lee in leadership and adam an admin (see workflows.demo.seed).
     """
     with services.db.unit_of_work() as session:
-        deploy_all(session, services, note="test setup")
+        install_definitions(session, services, note="test setup")
         seed_users(session, services)
     return services
 

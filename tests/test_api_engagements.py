@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from tests.api_support import Caller, caller, make_app, problem_of, start
-from workflows.demo import seed_demo
+from workflows.demo.seed import seed_demo
 from workflows.services import Services
 
 NEW = {"client": "Acme", "name": "Rebrand", "account_manager": "ana", "project_manager": "pete"}

@@ -21,11 +21,11 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from tests.api_support import ROOT, csrf_from, make_app, start, token_for
-from workflows import samples as stories
-from workflows.auth import issue_token
-from workflows.demo import seed_users
-from workflows.engagements import claim_task
+from workflows.demo import samples as stories
+from workflows.demo.seed import seed_users
+from workflows.engagements.tasks import claim_task
 from workflows.models import Notification
+from workflows.people.auth import issue_token
 from workflows.services import Services
 
 PASSWORD = "permissions walk"

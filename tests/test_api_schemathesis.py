@@ -18,7 +18,7 @@ from schemathesis.checks import not_a_server_error
 from tests.api_support import SECRET, make_app, start, token_for
 from webui import create_app
 from workflows.agency import ROLES
-from workflows.people import add_user
+from workflows.people.users import add_user
 from workflows.services import Services
 
 EXAMPLES = 30  # per operation; a CI run may raise it with --hypothesis-seed etc.

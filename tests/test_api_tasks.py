@@ -10,8 +10,8 @@ from flask import Flask
 
 from tests.api_support import Caller, caller, make_app, problem_of, start
 from tests.conftest import FakeClock
-from workflows import samples as stories
-from workflows.people import add_cover
+from workflows.demo import samples as stories
+from workflows.people.covers import add_cover
 from workflows.services import Services
 
 

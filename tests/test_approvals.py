@@ -18,11 +18,14 @@ from engine.errors import DefinitionError, FormValidationError
 from engine.models import HumanTask
 from tests.conftest import open_engagement
 from tests.test_definition_registry import FORMS, variant, with_form
-from workflows import samples as stories
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.engagements import complete_task, my_tasks, pool_tasks, view_engagement
-from workflows.people import PermissionDenied, add_user
+from workflows.demo import samples as stories
+from workflows.engagements.lifecycle import view_engagement
+from workflows.engagements.tasks import complete_task
+from workflows.people.permissions import PermissionDenied
+from workflows.people.users import add_user
 from workflows.services import Services
+from workflows.views.lists import my_tasks, pool_tasks
 
 TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
 

@@ -17,9 +17,9 @@ from werkzeug.test import TestResponse
 
 from tests.api_support import csrf_from, give_password, make_app, problem_of, token_for
 from tests.conftest import FakeClock
-from workflows.auth import attempt_login, revoke_token
 from workflows.models import ApiToken, LoginFailure, User
-from workflows.people import set_user_active
+from workflows.people.auth import attempt_login, revoke_token
+from workflows.people.directory import update_user
 from workflows.services import Services
 
 PASSWORD = "correct horse battery"
@@ -152,7 +152,7 @@ def test_a_new_password_or_deactivation_ends_open_sessions(client: FlaskClient, 
     log_in(client, "ana", "another long password")
     assert client.get("/").status_code == 200
     with deployed.db.unit_of_work() as session:
-        set_user_active(session, deployed, "ana", False)
+        update_user(session, deployed, "ana", actor="adam", active=False)
     assert client.get("/").status_code == 302
     assert log_in(client, "ana", "another long password").status_code == 401
 
@@ -214,7 +214,7 @@ def test_a_missing_malformed_unknown_or_revoked_token_gets_401(app: Flask, deplo
 def test_a_token_stops_working_when_its_user_is_deactivated(app: Flask, deployed: Services) -> None:
     secret = token_for(deployed, "pete")
     with deployed.db.unit_of_work() as session:
-        set_user_active(session, deployed, "pete", False)
+        update_user(session, deployed, "pete", actor="adam", active=False)
     problem_of(app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}), 401)
 
 

@@ -7,10 +7,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from cli.main import cli
 from engine.db import Database
 from tests.test_cli import Baton, err, ok
-from webui.cli import cli
-from workflows.demo import DEMO_PASSWORD
+from workflows.demo.seed import DEMO_PASSWORD
 from workflows.models import User
 
 

@@ -19,8 +19,8 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from webui.cli import cli
-from workflows import samples as stories
+from cli.main import cli
+from workflows.demo import samples as stories
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = ROOT / "definitions"

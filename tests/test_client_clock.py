@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from engine.models import Event, HumanTask
 from tests.conftest import FakeClock
-from workflows.clocks import clock_split
 from workflows.services import Services
+from workflows.time.clocks import clock_split
 
 DATA = Path(__file__).resolve().parent / "data"
 TUESDAY_10 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

@@ -16,9 +16,12 @@ from sqlalchemy import func, select
 
 from engine.errors import ConflictError, FormValidationError, TaskNotReadyError
 from engine.models import Event, HumanTask, TaskData, TaskRow, WorkflowInstance
-from workflows.engagements import complete_task, start_engagement
-from workflows.samples import STORIES
-from workflows.services import Services, build_services
+from workflows.bootstrap import build_services
+from workflows.demo.samples import STORIES
+from workflows.engagements.lifecycle import start_engagement
+from workflows.engagements.tasks import complete_task
+from workflows.engagements.versions import engagement_version
+from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = STORIES["happy_path"].steps[0]
@@ -55,7 +58,7 @@ def snapshot(services: Services, instance_id: int) -> dict[str, Any]:
 
 def start(services: Services) -> tuple[int, int]:
     with services.db.unit_of_work() as session:
-        e = start_engagement(session, services, client="Acme", name="Rebrand", options={})
+        e = start_engagement(session, services, client="Acme", name="Rebrand", options={}, actor="olga")
         return e.id, e.instance_id
 
 
@@ -102,14 +105,14 @@ def test_completing_an_already_completed_task_is_a_clear_conflict(deployed: Serv
 def test_a_writer_holding_a_stale_revision_is_refused_and_loses_nothing(deployed: Services) -> None:
     engagement_id, instance_id = start(deployed)
     with deployed.db.unit_of_work(write=False) as session:
-        revision = session.get(WorkflowInstance, instance_id).revision  # type: ignore[union-attr]
+        version = engagement_version(session, engagement_id)  # the engagement as read
     with deployed.db.unit_of_work() as session:
         complete_task(session, deployed, engagement_id, FIRST.task, FIRST.data, actor="ana")
     before = snapshot(deployed, instance_id)
     step2 = STORIES["happy_path"].steps[1]
-    with pytest.raises(ConflictError, match="revision"), deployed.db.unit_of_work() as session:
+    with pytest.raises(ConflictError, match="version"), deployed.db.unit_of_work() as session:
         complete_task(
-            session, deployed, engagement_id, step2.task, step2.data, actor="ana", expected_revision=revision
+            session, deployed, engagement_id, step2.task, step2.data, actor="ana", expected_version=version
         )
     assert snapshot(deployed, instance_id) == before
 
@@ -220,16 +223,16 @@ def test_a_process_killed_during_a_completion_leaves_before_or_after(deployed: S
         )
 
 
-def test_an_am_cancels_an_engagement_and_its_open_tasks_are_withdrawn(deployed: Services) -> None:
-    from workflows.engagements import cancel_engagement
+def test_an_ops_lead_cancels_an_engagement_and_its_open_tasks_are_withdrawn(deployed: Services) -> None:
+    from workflows.engagements.lifecycle import cancel_engagement
 
     engagement_id, instance_id = start(deployed)
     with deployed.db.unit_of_work(write=False) as session:
         (task,) = deployed.runtime.ready_tasks(session, instance_id)
     with pytest.raises(ValueError, match="say why"), deployed.db.unit_of_work() as session:
-        cancel_engagement(session, deployed, engagement_id, actor="ana", reason=" ")
+        cancel_engagement(session, deployed, engagement_id, actor="olga", reason=" ")
     with deployed.db.unit_of_work() as session:
-        cancel_engagement(session, deployed, engagement_id, actor="ana", reason="client paused the budget")
+        cancel_engagement(session, deployed, engagement_id, actor="olga", reason="client paused the budget")
     state = snapshot(deployed, instance_id)
     assert state["status"] == "cancelled" and state["stages"] == []
     assert state["human"] == [(task.task_id, "cancelled", None)]
@@ -237,4 +240,4 @@ def test_an_am_cancels_an_engagement_and_its_open_tasks_are_withdrawn(deployed: 
     with pytest.raises(TaskNotReadyError), deployed.db.unit_of_work() as session:
         complete_task(session, deployed, engagement_id, task.task_id, FIRST.data, actor="ana")
     with pytest.raises(ConflictError, match="not running"), deployed.db.unit_of_work() as session:
-        cancel_engagement(session, deployed, engagement_id, actor="ana", reason="again")
+        cancel_engagement(session, deployed, engagement_id, actor="olga", reason="again")

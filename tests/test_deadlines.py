@@ -10,8 +10,9 @@ from sqlalchemy import select
 from engine.deadlines import next_state
 from engine.models import Event, HumanTask
 from engine.timers import TimerWorker
-from workflows.engagements import complete_task, start_engagement
-from workflows.samples import STORIES
+from workflows.demo.samples import STORIES
+from workflows.engagements.lifecycle import start_engagement
+from workflows.engagements.tasks import complete_task
 from workflows.services import Services
 
 from .conftest import FakeClock
@@ -40,7 +41,8 @@ def test_a_ready_task_gets_its_due_time_and_warning_point_on_business_time(deplo
     # hours on a 09:00-17:30 day: 7.5 h on Tue, 8.5 h Wed, 8.5 h Thu, the last hour on Fri
     with deployed.db.unit_of_work() as session:
         instance_id = start_engagement(
-            session, deployed, client="Acme", name="Rebrand", account_manager="ana", project_manager="pete"
+            session, deployed, actor="olga", client="Acme", name="Rebrand",
+            account_manager="ana", project_manager="pete"
         ).instance_id
     task = pitch_task(deployed, instance_id)
     assert task.properties["sla"] == "3bd"
@@ -55,7 +57,8 @@ def test_an_untouched_task_goes_at_risk_then_breached_and_each_change_is_logged(
     assert isinstance(clock, FakeClock)
     with deployed.db.unit_of_work() as session:
         instance_id = start_engagement(
-            session, deployed, client="Acme", name="Rebrand", account_manager="ana", project_manager="pete"
+            session, deployed, actor="olga", client="Acme", name="Rebrand",
+            account_manager="ana", project_manager="pete"
         ).instance_id
     task = pitch_task(deployed, instance_id)
     sweeper = deployed.deadline_sweeper()
@@ -70,7 +73,7 @@ def test_an_untouched_task_goes_at_risk_then_breached_and_each_change_is_logged(
     assert worker.run_once().swept == 1
     after = pitch_task(deployed, instance_id)
     assert (after.sla_state, after.sla_next_at) == ("breached", None)
-    # the breach escalates (workflows.notifications), and that is logged too
+    # the breach escalates (workflows.notify.notifications), and that is logged too
     assert sla_events(deployed, instance_id) == ["sla_at_risk", "sla_breached", "sla_escalated"]
 
 
@@ -79,7 +82,8 @@ def test_a_task_completed_in_time_is_left_alone(deployed: Services) -> None:
     assert isinstance(clock, FakeClock)
     with deployed.db.unit_of_work() as session:
         engagement = start_engagement(
-            session, deployed, client="Acme", name="Rebrand", account_manager="ana", project_manager="pete"
+            session, deployed, actor="olga", client="Acme", name="Rebrand",
+            account_manager="ana", project_manager="pete"
         )
     step = STORIES["happy_path"].steps[0]
     with deployed.db.unit_of_work() as session:

@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine.fastsql import FastStatement, deferred_writes
 from engine.models import TaskData, TaskRow
-from workflows.engagements import start_engagement
+from workflows.engagements.lifecycle import start_engagement
 from workflows.services import Services
 
 # defined parent first: that is the order held rows are sent in
@@ -42,7 +42,7 @@ def stored(services: Services, instance_id: int) -> list[str]:
 @pytest.fixture
 def instance_id(deployed: Services) -> int:
     with deployed.db.unit_of_work() as session:
-        return start_engagement(session, deployed, client="Acme", name="Job").instance_id
+        return start_engagement(session, deployed, client="Acme", name="Job", actor="olga").instance_id
 
 
 def test_held_rows_are_sent_when_the_batch_ends_parents_first(deployed: Services, instance_id: int) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine.xmlsafe import UnsafeXmlError
-from workflows.definition_diff import ADDED, CHANGED, REMOVED, diff_definitions, elements_of, form_changes
-from workflows.form_schemas import schema_problems
+from workflows.definitions.diff import ADDED, CHANGED, REMOVED, diff_definitions, elements_of, form_changes
+from workflows.definitions.forms import schema_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = (ROOT / "tests" / "data" / "diff" / "before.bpmn").read_text(encoding="utf-8")

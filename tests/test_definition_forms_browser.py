@@ -220,7 +220,7 @@ def test_staff_read_the_comparison_but_may_not_preview_forms(
     deployed: Services, live_server: str, browser: Any
 ) -> None:
     with deployed.db.unit_of_work() as session:
-        from workflows.catalog import deploy_definition
+        from workflows.definitions.catalog import deploy_definition
 
         xml = version_row(deployed, 1).bpmn_xml.replace('name="Write brief"', 'name="Write the brief"')
         deploy_definition(session, deployed, xml, actor="olga", note="clearer name")

@@ -20,8 +20,10 @@ from sqlalchemy import func, select
 from engine.definitions import read_forms_dir
 from engine.errors import DefinitionError, FormValidationError, LintIssue
 from engine.models import DefinitionVersion, HumanTask, WorkflowInstance
-from workflows import samples as stories
-from workflows.engagements import complete_task, deploy_file, start_engagement
+from workflows.definitions.catalog import deploy_file
+from workflows.demo import samples as stories
+from workflows.engagements.lifecycle import start_engagement
+from workflows.engagements.tasks import complete_task
 from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent

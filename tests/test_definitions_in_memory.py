@@ -17,7 +17,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import UserTask
 from SpiffWorkflow.util.task import TaskState
 
-from workflows.samples import STORIES, Story, qc_rounds_story
+from workflows.demo.samples import STORIES, Story, qc_rounds_story
 
 DEFINITIONS = Path(__file__).resolve().parent.parent / "definitions"
 FORMS = DEFINITIONS / "forms"

@@ -7,7 +7,7 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from engine.models import HumanTask
-from workflows.demo import DEMO, seed_demo
+from workflows.demo.seed import DEMO, seed_demo
 from workflows.models import Effort, Engagement, Notification
 from workflows.reports import time_report
 from workflows.services import Services

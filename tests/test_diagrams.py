@@ -13,10 +13,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from engine.models import DefinitionVersion
-from workflows.diagrams import blank_definition
-from workflows.engagements import complete_task, find_open_task, get_engagement, start_engagement
-from workflows.samples import STORIES
+from workflows.demo.samples import STORIES
+from workflows.engagements.lifecycle import get_engagement, start_engagement
+from workflows.engagements.tasks import complete_task, find_open_task
 from workflows.services import Services
+from workflows.views.diagrams import blank_definition
 
 from .api_support import csrf_from, give_password, make_app
 from .conftest import FakeClock
@@ -76,7 +77,7 @@ def start_and_play(services: Services, steps: int, story: str = "happy_path") ->
             name="Rebrand",
             options=copy.deepcopy(STORIES[story].options),
             account_manager="ana",
-            project_manager="pete",
+            project_manager="pete", actor="olga",
         )
         for step in STORIES[story].steps[:steps]:
             task = find_open_task(session, get_engagement(session, engagement.id), step.task)

@@ -15,9 +15,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from engine.models import DefinitionVersion
-from workflows.diagrams import diagram_state, list_versions
-from workflows.engagements import find_open_task, get_engagement, list_engagements
+from workflows.engagements.lifecycle import get_engagement
+from workflows.engagements.tasks import find_open_task
 from workflows.services import Services
+from workflows.views.diagrams import diagram_state, list_versions
+from workflows.views.lists import list_engagements
 
 from .browser_support import ROOT, demo_app, logged_in, marked, shoot
 from .conftest import FakeClock
@@ -39,7 +41,7 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
 
 def engagement_id_of(services: Services, client: str) -> int:
     with services.db.unit_of_work(write=False) as session:
-        return next(e.id for e, _ in list_engagements(session) if e.client == client)
+        return next(e.id for e, _ in list_engagements(session, actor="olga") if e.client == client)
 
 
 def test_the_engagement_page_highlights_done_and_open_steps(

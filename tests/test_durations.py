@@ -19,17 +19,18 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import literal, select, union_all, update
 
+from cli.main import cli
 from engine.models import HumanTask
 from tests.conftest import FakeClock, open_engagement
 from tests.test_cli import CLI_ENV, DEFINITIONS, Baton, ok
-from webui.cli import cli
-from workflows import samples as stories
-from workflows.durations import recompute_durations
-from workflows.engagements import claim_task, complete_task, get_engagement, unclaim_task
+from workflows.demo import samples as stories
+from workflows.engagements.lifecycle import get_engagement
+from workflows.engagements.tasks import claim_task, complete_task, unclaim_task
 from workflows.report_flow import handoff_report
 from workflows.reports import ReportFilter, percentile, spread, time_report
 from workflows.services import Services
-from workflows.sla import BusinessCalendar
+from workflows.time.calendar import BusinessCalendar
+from workflows.time.durations import recompute_durations
 
 CHRISTMAS_EVE = datetime(2026, 12, 24, 16, 0, tzinfo=UTC)
 BACK_TO_WORK = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)

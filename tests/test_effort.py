@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from engine.errors import NotFoundError
 from engine.models import Event
-from workflows.effort import effort_totals, log_effort
-from workflows.engagements import complete_task, start_engagement
-from workflows.people import PermissionDenied
-from workflows.samples import STORIES
+from workflows.demo.samples import STORIES
+from workflows.engagements.effort import effort_totals, log_effort
+from workflows.engagements.lifecycle import start_engagement
+from workflows.engagements.tasks import complete_task
+from workflows.people.permissions import PermissionDenied
 from workflows.services import Services
 
 
@@ -20,7 +21,8 @@ from workflows.services import Services
 def engagement_id(deployed: Services) -> int:
     with deployed.db.unit_of_work() as session:
         engagement = start_engagement(
-            session, deployed, client="Acme", name="Rebrand", account_manager="ana", project_manager="pete"
+            session, deployed, actor="olga", client="Acme", name="Rebrand",
+            account_manager="ana", project_manager="pete"
         )
     step = STORIES["happy_path"].steps[0]
     with deployed.db.unit_of_work() as session:

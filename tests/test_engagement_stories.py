@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from engine.models import Event, HumanTask, WorkflowInstance
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.engagements import complete_task, find_open_task, start_engagement, view_engagement
-from workflows.samples import STORIES, Story
+from workflows.demo.samples import STORIES, Story
+from workflows.engagements.lifecycle import start_engagement, view_engagement
+from workflows.engagements.tasks import complete_task, find_open_task
 from workflows.services import Services
 
 TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
@@ -99,7 +100,7 @@ def test_a_lost_pitch_records_the_reason_and_ends(deployed: Services) -> None:
 
 def test_each_ready_task_is_projected_with_lane_stage_form_and_due_date(deployed: Services) -> None:
     with deployed.db.unit_of_work() as session:
-        engagement = start_engagement(session, deployed, client="Acme", name="Rebrand")
+        engagement = start_engagement(session, deployed, client="Acme", name="Rebrand", actor="olga")
     with deployed.db.unit_of_work(write=False) as session:
         (task,) = deployed.runtime.ready_tasks(session, engagement.instance_id)
         assert task.bpmn_id == "pitch_prepare"
@@ -116,21 +117,23 @@ def test_inbox_queries_never_touch_workflows(deployed: Services) -> None:
     story = STORIES["happy_path"]
     with deployed.db.unit_of_work() as session:
         for i in range(3):
-            start_engagement(session, deployed, client=f"Client {i}", name="Job", options=story.options)
+            start_engagement(
+                session, deployed, actor="olga", client=f"Client {i}", name="Job", options=story.options
+            )
     deployed.store.cache.clear()
     loads: list[Any] = []
     original = deployed.store._load
     deployed.store._load = lambda *a, **k: loads.append(a) or original(*a, **k)  # type: ignore[method-assign]
     with deployed.db.unit_of_work(write=False) as session:
-        from workflows.engagements import list_open_tasks
+        from workflows.views.lists import list_open_tasks
 
-        rows = list_open_tasks(session, lane="Account Management")
+        rows = list_open_tasks(session, actor="olga", lane="Account Management")
     assert len(rows) == 3 and loads == []
 
 
 def test_a_step_writes_only_what_changed(deployed: Services) -> None:
     """Rows written per step stay flat while history grows (QC rework rounds)."""
-    from workflows.samples import qc_rounds_story
+    from workflows.demo.samples import qc_rounds_story
 
     story = qc_rounds_story(30)
     with deployed.db.unit_of_work() as session:
@@ -141,7 +144,7 @@ def test_a_step_writes_only_what_changed(deployed: Services) -> None:
             name="Loop",
             options=story.options,
             account_manager="ana",
-            project_manager="pete",
+            project_manager="pete", actor="olga",
         )
     written = []
     for step in story.steps:

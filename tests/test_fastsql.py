@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.fastsql import FastStatement
 from engine.models import Event
-from workflows.engagements import start_engagement
+from workflows.engagements.lifecycle import start_engagement
 from workflows.services import Services
 
 EVENT = cast(Table, Event.__table__)
@@ -23,7 +23,7 @@ SELECT_KINDS = FastStatement(
 
 def test_values_written_on_the_cursor_read_back_through_the_orm(deployed: Services) -> None:
     with deployed.db.unit_of_work() as session:
-        instance_id = start_engagement(session, deployed, client="Acme", name="Job").instance_id
+        instance_id = start_engagement(session, deployed, client="Acme", name="Job", actor="olga").instance_id
     at = datetime(2026, 12, 1, 11, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1)))
     row = {
         "instance_id": instance_id,

@@ -13,8 +13,8 @@ from tests.api_support import csrf_from, make_app, start
 from tests.conftest import FakeClock
 from tests.test_diagrams import logged_in
 from webui.inbox_pages import InboxRow
-from workflows.engagements import my_tasks
 from workflows.services import Services
+from workflows.views.lists import my_tasks
 
 
 @pytest.fixture

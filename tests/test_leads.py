@@ -1,6 +1,6 @@
 """Lane leads: the ops lead names a lead per role; a role without one falls back to the ops leads.
 
-The demo agency (see workflows.demo): alex leads the AMs, priya the PMs, olga is the ops lead.
+The demo agency (see workflows.demo.seed): alex leads the AMs, priya the PMs, olga is the ops lead.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 
 from engine.errors import NotFoundError
 from tests.test_cli import Baton, err, ok
-from workflows.leads import lane_leads, set_lead
-from workflows.people import PermissionDenied, set_user_active
+from workflows.people.directory import update_user
+from workflows.people.leads import lane_leads, set_lead
+from workflows.people.permissions import PermissionDenied
 from workflows.services import Services
 
 
@@ -38,7 +39,7 @@ def test_only_ops_leads_and_admins_name_leads_among_those_holding_the_role(deplo
         assert lane_leads(session, "account_manager") == ["alex", "ana"]
         set_lead(session, deployed, "alex", "account_manager", lead=False, actor="olga")
         assert lane_leads(session, "account_manager") == ["ana"]
-        set_user_active(session, deployed, "ana", False)  # an inactive lead leads nothing
+        update_user(session, deployed, "ana", actor="adam", active=False)  # an inactive lead leads nothing
         assert lane_leads(session, "account_manager") == ["olga"]
 
 

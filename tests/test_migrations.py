@@ -21,11 +21,11 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, insert, inspect, select
 
+from cli.main import cli
 from engine import migrate
 from engine.db import Base, Database
 from engine.models import DefinitionVersion, Event, TaskData, TaskRow, WorkflowInstance
 from tests.conftest import drop_everything
-from webui.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """People hear of their tasks: in the app, and by e-mail through a real SMTP server.
 
-The demo agency (see workflows.demo): ana and alex are AMs, alex leading them; pete and priya
+The demo agency (see workflows.demo.seed): ana and alex are AMs, alex leading them; pete and priya
 PMs, priya leading them; olga is the ops lead. E-mail goes to an aiosmtpd server each test
 starts on a free local port.
 """
@@ -28,24 +28,21 @@ from engine.models import Event, HumanTask
 from engine.timers import TimerWorker
 from tests.conftest import ROOT, FakeClock
 from tests.test_cli import Baton, err, ok, started_engagement
-from workflows.demo import seed_users
-from workflows.engagements import (
-    claim_task,
-    complete_task,
-    deploy_all,
-    find_open_task,
-    get_engagement,
-    reassign_task,
-    start_engagement,
-)
-from workflows.leads import lane_leads, set_lead
-from workflows.mail import MailSettings
+from workflows.bootstrap import build_services
+from workflows.definitions.catalog import install_definitions
+from workflows.demo.samples import STORIES, brief_approve
+from workflows.demo.seed import seed_users
+from workflows.engagements.lifecycle import get_engagement, start_engagement
+from workflows.engagements.tasks import claim_task, complete_task, find_open_task, reassign_task
 from workflows.models import Engagement, Notification
-from workflows.notifications import list_notifications, mark_all_read, mark_read, unread_count
-from workflows.outbox import MAX_ATTEMPTS, flush_outbox, retry_delay
-from workflows.people import PermissionDenied, add_cover, add_user
-from workflows.samples import STORIES, brief_approve
-from workflows.services import Services, build_services
+from workflows.notify.mail import MailSettings
+from workflows.notify.notifications import list_notifications, mark_all_read, mark_read, unread_count
+from workflows.notify.outbox import MAX_ATTEMPTS, flush_outbox, retry_delay
+from workflows.people.covers import add_cover
+from workflows.people.leads import lane_leads, set_lead
+from workflows.people.permissions import PermissionDenied
+from workflows.people.users import add_user
+from workflows.services import Services
 
 SITE = "https://baton.agency.example"
 
@@ -169,7 +166,7 @@ def mailed(database_url: str, clock: FakeClock, smtp_port: int) -> Iterator[Serv
     services = build_services(database_url, definitions_dir=ROOT / "definitions", clock=clock, mail=settings)
     services.db.create_all()
     with services.db.unit_of_work() as session:
-        deploy_all(session, services)
+        install_definitions(session, services)
         seed_users(session, services)
     yield services
     services.db.dispose()

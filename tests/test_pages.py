@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from tests.api_support import csrf_from
 from tests.browser_support import demo_app, shoot
-from workflows.demo import DEMO_PASSWORD
+from workflows.demo.seed import DEMO_PASSWORD
 from workflows.services import Services
 
 

@@ -19,25 +19,17 @@ from engine.errors import ConflictError, DefinitionError, NotFoundError, TaskNot
 from engine.models import Event, HumanTask
 from tests.conftest import FakeClock
 from tests.test_definition_registry import DEFINITIONS, FORMS, PM_ROLE_DECLARED, variant
-from workflows import samples as stories
 from workflows.agency import AM_LANE, lanes_of
-from workflows.engagements import (
-    claim_task,
-    complete_task,
-    my_tasks,
-    reassign_task,
-    start_engagement,
-    unclaim_task,
-    view_engagement,
-)
-from workflows.people import (
-    PermissionDenied,
-    add_cover,
-    add_user,
-    change_team,
-    set_user_active,
-)
-from workflows.services import Services, build_services
+from workflows.bootstrap import build_services
+from workflows.demo import samples as stories
+from workflows.engagements.lifecycle import change_team, start_engagement, view_engagement
+from workflows.engagements.tasks import claim_task, complete_task, reassign_task, unclaim_task
+from workflows.people.covers import add_cover
+from workflows.people.directory import update_user
+from workflows.people.permissions import PermissionDenied
+from workflows.people.users import add_user
+from workflows.services import Services
+from workflows.views.lists import my_tasks
 
 PITCH = stories.pitch_prepare()
 
@@ -138,7 +130,7 @@ def test_a_team_of_unknown_inactive_or_unfit_people_is_refused(
 ) -> None:
     with deployed.db.unit_of_work() as session:
         add_user(session, deployed, "gone", name="Gone Away", roles=["project_manager"])
-        set_user_active(session, deployed, "gone", False)
+        update_user(session, deployed, "gone", actor="adam", active=False)
     with pytest.raises(error, match=message):
         start(deployed, **{"am": "ana", "pm": "pete", **team})
     with deployed.db.unit_of_work(write=False) as session:
@@ -166,7 +158,7 @@ def test_a_pm_cannot_complete_an_am_task(deployed: Services) -> None:
 def test_an_inactive_user_can_do_nothing(deployed: Services) -> None:
     engagement = start(deployed)
     with deployed.db.unit_of_work() as session:
-        set_user_active(session, deployed, "ana", False)
+        update_user(session, deployed, "ana", actor="adam", active=False)
     with pytest.raises(PermissionDenied, match="ana is not active"):
         complete(deployed, engagement, "pitch_prepare", PITCH, actor="ana")
 

@@ -41,12 +41,13 @@ import pytest
 from tests.api_support import ROOT
 from tests.conftest import FakeClock
 from tests.test_reports import _open
-from workflows import samples as S
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.catalog import deploy_definition
-from workflows.effort import log_effort
-from workflows.engagements import complete_task, start_engagement
-from workflows.people import PermissionDenied
+from workflows.definitions.catalog import deploy_definition
+from workflows.demo import samples as S
+from workflows.engagements.effort import log_effort
+from workflows.engagements.lifecycle import start_engagement
+from workflows.engagements.tasks import complete_task
+from workflows.people.permissions import PermissionDenied
 from workflows.report_compare import compare_versions, latest_two
 from workflows.report_heatmap import BUCKETS, bucket_of, colour_scale, heatmap, human_tasks_of
 from workflows.report_rows import to_csv

@@ -39,10 +39,12 @@ from sqlalchemy import select
 from engine.models import HumanTask, WorkflowInstance
 from tests.conftest import FakeClock
 from tests.test_cli import Baton, err, ok
-from workflows import samples as stories
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.effort import log_effort
-from workflows.engagements import complete_task, deploy_file, get_engagement, start_engagement
+from workflows.definitions.catalog import deploy_file
+from workflows.demo import samples as stories
+from workflows.engagements.effort import log_effort
+from workflows.engagements.lifecycle import get_engagement, start_engagement
+from workflows.engagements.tasks import complete_task
 from workflows.report_costs import cost_report, load_rates, rework_cost
 from workflows.report_flow import handoff_report, throughput_report
 from workflows.report_workload import load_capacity, workload_report

@@ -17,8 +17,8 @@ from tests.api_support import caller, make_app, problem_of
 from tests.conftest import FakeClock
 from tests.test_reports import TEAM, WALK, _open, _start
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.effort import log_effort
-from workflows.engagements import complete_task
+from workflows.engagements.effort import log_effort
+from workflows.engagements.tasks import complete_task
 from workflows.services import Services
 
 

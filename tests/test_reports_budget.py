@@ -33,10 +33,11 @@ from tests.test_cli import Baton, err, ok
 from tests.test_reports import TEAM, WALK, _open, _start
 from tests.test_reports_pages import charts_of
 from tests.test_reports_pages import logged_in as reports_client
-from workflows import samples as S
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.effort import log_effort
-from workflows.engagements import complete_task, get_engagement
+from workflows.demo import samples as S
+from workflows.engagements.effort import log_effort
+from workflows.engagements.lifecycle import get_engagement
+from workflows.engagements.tasks import complete_task
 from workflows.report_budget import budget_report, growth_report
 from workflows.report_rows import report_rows
 from workflows.reports import ReportFilter

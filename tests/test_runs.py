@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from engine import migrate
 from engine.models import HumanTask
-from workflows.engagements import complete_task, find_open_task, get_engagement, start_engagement
-from workflows.samples import STORIES
+from workflows.demo.samples import STORIES
+from workflows.engagements.lifecycle import get_engagement, start_engagement
+from workflows.engagements.tasks import complete_task, find_open_task
 from workflows.services import Services
 
 
@@ -24,7 +25,7 @@ def play(services: Services, story: str) -> int:
             process_id=STORIES[story].definition,
             options=copy.deepcopy(STORIES[story].options),
             account_manager="ana",
-            project_manager="pete",
+            project_manager="pete", actor="olga",
         )
         for step in STORIES[story].steps:
             task = find_open_task(session, get_engagement(session, engagement.id), step.task)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflows.sla import BusinessCalendar, Sla, load_calendar, parse_sla
+from workflows.time.calendar import BusinessCalendar, Sla, load_calendar, parse_sla
 
 LONDON = ZoneInfo("Europe/London")
 ROOT = Path(__file__).resolve().parent.parent

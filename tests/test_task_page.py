@@ -12,8 +12,9 @@ from werkzeug.datastructures import MultiDict
 from tests.api_support import make_app, start
 from tests.test_diagrams import logged_in, start_and_play
 from webui.forms import read_form
-from workflows.engagements import find_open_task, get_engagement
-from workflows.samples import STORIES
+from workflows.demo.samples import STORIES
+from workflows.engagements.lifecycle import get_engagement
+from workflows.engagements.tasks import find_open_task
 from workflows.services import Services
 
 SIGNOFF = 3  # happy path: pitch_prepare, pitch_outcome, scope_estimate, then the scope sign-off

@@ -9,10 +9,10 @@ from flask import Flask
 from tests.api_support import make_app
 from tests.conftest import FakeClock, open_engagement
 from tests.test_diagrams import logged_in
-from workflows import samples as S
-from workflows.engagements import complete_task
+from workflows.demo import samples as S
+from workflows.engagements.tasks import complete_task
 from workflows.services import Services
-from workflows.timeline import engagement_timeline
+from workflows.views.timeline import engagement_timeline
 
 
 def test_pitch_took_a_day_and_the_scope_estimate_is_still_open_past_its_deadline(

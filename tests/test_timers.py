@@ -20,7 +20,8 @@ from engine.errors import WorkflowExecutionError
 from engine.models import Event, TimerDue, WorkflowInstance
 from engine.store import expect_checkouts
 from engine.timers import TimerWorker
-from workflows.services import Services, build_services
+from workflows.bootstrap import build_services
+from workflows.services import Services
 
 from .conftest import FakeClock
 
@@ -208,7 +209,7 @@ def test_two_workers_fire_a_thousand_due_timers_each_exactly_once(timed: Service
 def test_baton_worker_once_fires_due_timers_from_the_command_line(timed: Services, database_url: str) -> None:
     from click.testing import CliRunner
 
-    from webui.cli import cli
+    from cli.main import cli
 
     clock = timed.runtime.clock
     assert isinstance(clock, FakeClock)

@@ -5,7 +5,7 @@ route is protected without anyone remembering to). Pages use a signed session co
 (Secure, HttpOnly, SameSite=Lax); the JSON API also takes personal tokens
 (``Authorization: Bearer baton_...``). Every form post, and every API write made with a
 session cookie, must carry the CSRF token (Flask-WTF); bearer requests need none, since no
-browser sends them on its own. The rules themselves live in `workflows.auth`.
+browser sends them on its own. The rules themselves live in `workflows.people.auth`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,14 @@ from flask import (
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from sqlalchemy.orm import Session
 
-from workflows.auth import attempt_login, holder_of_token, person_for_session, session_stamp, touch_token
-from workflows.people import Person
+from workflows.people.auth import (
+    attempt_login,
+    holder_of_token,
+    person_for_session,
+    session_stamp,
+    touch_token,
+)
+from workflows.people.users import Person
 
 from . import request_work
 from .api.problems import problem

@@ -21,16 +21,16 @@ from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.wrappers import Response as BaseResponse
 
 from engine.errors import ConflictError, DefinitionError, LintIssue, NotFoundError
-from workflows.access import VALIDATE_DEFINITION, authorize
-from workflows.catalog import (
+from workflows.definitions.catalog import (
     check_form,
     compare_versions,
     deploy_definition,
     editor_forms,
     validate_definition,
 )
-from workflows.definition_diff import ADDED, CHANGED, REMOVED
-from workflows.diagrams import (
+from workflows.definitions.diff import ADDED, CHANGED, REMOVED
+from workflows.people.permissions import VALIDATE_DEFINITION, PermissionDenied, authorize
+from workflows.views.diagrams import (
     VersionSummary,
     check_process_id,
     diagram_state,
@@ -40,7 +40,6 @@ from workflows.diagrams import (
     get_version,
     list_versions,
 )
-from workflows.people import PermissionDenied
 
 from .auth import current_user
 from .forms import COMMENT_SUFFIX, DECISION_SUFFIX, decision_field, kind_of, map_rows

@@ -12,12 +12,12 @@ from werkzeug.wrappers import Response
 from engine.errors import NotFoundError
 from engine.models import HumanTask
 from workflows.agency import STAGE_LABELS, STAGES
-from workflows.engagements import my_tasks, pool_tasks
-from workflows.inbox import inbox as inbox_query
 from workflows.models import Engagement
-from workflows.notifications import LABELS, list_notifications, mark_all_read, mark_read, unread_count
-from workflows.people import PermissionDenied
-from workflows.sla import BusinessCalendar
+from workflows.notify.notifications import LABELS, list_notifications, mark_all_read, mark_read, unread_count
+from workflows.people.permissions import PermissionDenied
+from workflows.time.calendar import BusinessCalendar
+from workflows.views.inbox import inbox as inbox_query
+from workflows.views.lists import my_tasks, pool_tasks
 
 from .auth import current_user
 from .services import get_services

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from engine.errors import NotFoundError
-from workflows import access
 from workflows.agency import ACCOUNT_MANAGER, AM_LANE, PM_LANE, PROJECT_MANAGER, STAGE_LABELS, STAGES
-from workflows.board import engagement_board
-from workflows.catalog import list_definitions
-from workflows.directory import directory
-from workflows.effort import effort_totals
-from workflows.engagements import list_engagements, list_open_tasks, view_engagement
-from workflows.people import PermissionDenied
-from workflows.timeline import engagement_timeline
+from workflows.definitions.catalog import list_definitions
+from workflows.engagements.effort import effort_totals
+from workflows.engagements.lifecycle import start_engagement as start_use_case
+from workflows.engagements.lifecycle import view_engagement
+from workflows.people.directory import directory
+from workflows.people.permissions import RULES, START_ENGAGEMENT, PermissionDenied
+from workflows.views.board import engagement_board
+from workflows.views.lists import list_engagements, list_open_tasks
+from workflows.views.timeline import engagement_timeline
 
 from .auth import current_user
 from .services import get_services
@@ -27,8 +29,9 @@ def index() -> str:
     """Engagements and the open tasks of both lanes."""
     svc = get_services()
     with svc.db.unit_of_work(write=False) as session:
-        engagements = list_engagements(session)
-        tasks = {lane: list_open_tasks(session, lane=lane) for lane in (AM_LANE, PM_LANE)}
+        me = current_user().username
+        engagements = list_engagements(session, actor=me)
+        tasks = {lane: list_open_tasks(session, actor=me, lane=lane) for lane in (AM_LANE, PM_LANE)}
     return render_template(
         "index.html", engagements=engagements, tasks=tasks, stages=STAGES, stage_labels=STAGE_LABELS
     )
@@ -51,8 +54,8 @@ def engagements() -> str:
 
 
 def may_start() -> bool:
-    """Whether the current user's roles may start engagements (see `workflows.access.RULES`)."""
-    roles = access.RULES[access.START_ENGAGEMENT][0]
+    """Whether the current user's roles may start engagements (see `workflows.people.permissions.RULES`)."""
+    roles = RULES[START_ENGAGEMENT][0]
     return roles is None or current_user().has_role(*roles)
 
 
@@ -91,7 +94,7 @@ def start_engagement() -> Response | tuple[str, int]:
     svc = get_services()
     try:
         with svc.db.unit_of_work() as session:
-            view, _version = access.start(
+            engagement = start_use_case(
                 session,
                 svc,
                 actor=current_user().username,
@@ -102,7 +105,7 @@ def start_engagement() -> Response | tuple[str, int]:
                 account_manager=form.get("account_manager") or None,
                 project_manager=form.get("project_manager") or None,
             )
-            engagement_id = view.engagement.id
+            engagement_id = engagement.id
     except PermissionDenied:
         abort(403)
     except (ValueError, NotFoundError) as exc:
@@ -148,5 +151,5 @@ def healthz() -> dict[str, str]:
     """Liveness: the database answers."""
     svc = get_services()
     with svc.db.unit_of_work(write=False) as session:
-        list_engagements(session, limit=1)
+        session.execute(text("SELECT 1"))
     return {"status": "ok"}

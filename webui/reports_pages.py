@@ -16,13 +16,13 @@ from marshmallow import ValidationError
 
 from engine.errors import NotFoundError
 from workflows.agency import AM_LANE, PM_LANE, STAGE_LABELS, STAGES
-from workflows.diagrams import VersionSummary, list_versions
 from workflows.report_compare import SECTIONS
 from workflows.report_heatmap import MEASURE_LABELS, MEASURES, Heatmap
 from workflows.report_review import engagement_review
 from workflows.report_rows import GROUPINGS, REPORTS, ReportRows, columns, read_report
 from workflows.reports import ReportFilter
-from workflows.timeline import engagement_timeline
+from workflows.views.diagrams import VersionSummary, list_versions
+from workflows.views.timeline import engagement_timeline
 
 from .api.reports import CompareQuery, HeatmapQuery, ReportQuery, read_comparison, read_heatmap, report_filter
 from .auth import current_user

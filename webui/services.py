@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from workflows.services import Services, build_services
+from workflows.bootstrap import build_services
+from workflows.services import Services
 
 EXTENSION = "baton"
 

@@ -9,13 +9,14 @@ from werkzeug.wrappers import Response
 
 from engine.definitions import element_id
 from engine.errors import ConflictError, FormValidationError, NotFoundError, TaskNotReadyError
-from workflows import access
 from workflows.agency import STAGE_LABELS, STAGES, is_true
-from workflows.effort import MAX_HOURS_PER_ENTRY, MAX_NOTE, log_effort
-from workflows.engagements import claim_task, unclaim_task, view_engagement
-from workflows.inbox import TaskDetail, task_detail
-from workflows.people import PermissionDenied
+from workflows.engagements.effort import MAX_HOURS_PER_ENTRY, MAX_NOTE, log_effort
+from workflows.engagements.lifecycle import view_engagement
+from workflows.engagements.tasks import claim_task, complete_task, unclaim_task
+from workflows.engagements.versions import StaleVersion
+from workflows.people.permissions import PermissionDenied
 from workflows.services import Services
+from workflows.views.inbox import TaskDetail, task_detail
 
 from .auth import current_user
 from .forms import COMMENT_SUFFIX, decision_field, instructions_html, kind_of, map_rows, read_form
@@ -127,7 +128,7 @@ def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
         )
     try:
         with svc.db.unit_of_work() as session:
-            result, _version = access.complete(
+            result = complete_task(
                 session,
                 svc,
                 engagement_id,
@@ -145,7 +146,7 @@ def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
         return _render(
             engagement_id, task_id, values=data, errors=errors, status=422, acting=(on_behalf_of, reason)
         )
-    except access.StaleVersion:
+    except StaleVersion:
         flash("The engagement moved on while you were editing: check the task and submit again.", "error")
         return _render(engagement_id, task_id, values=data, status=409, acting=(on_behalf_of, reason))
     except (PermissionDenied, TaskNotReadyError, ConflictError, NotFoundError) as exc:

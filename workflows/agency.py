@@ -9,8 +9,7 @@ from typing import Any
 from engine.definitions import BPMN_NS, FORM_PROPERTY, ParsedDefinition, element_id, properties_of
 from engine.errors import LintIssue
 from engine.xmlsafe import parse_xml
-
-from .sla import parse_sla
+from workflows.time.calendar import parse_sla
 
 STAGES: tuple[str, ...] = (
     "pitch",

@@ -41,7 +41,7 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # argon2id hash (workflows.auth); None: the user cannot log in with a password
+    # argon2id hash (workflows.people.auth); None: the user cannot log in with a password
     password_hash: Mapped[str | None] = mapped_column(String(200))
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"

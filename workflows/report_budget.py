@@ -16,12 +16,11 @@ from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from engine.models import WorkflowInstance
-
-from .agency import ACCOUNT_MANAGER, AM_LANE, LANE_ROLES, PM_LANE
-from .models import Effort, Engagement, TeamMember, User
-from .report_costs import RateCard, rate_card
-from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
-from .services import Services
+from workflows.agency import ACCOUNT_MANAGER, AM_LANE, LANE_ROLES, PM_LANE
+from workflows.models import Effort, Engagement, TeamMember, User
+from workflows.report_costs import RateCard, rate_card
+from workflows.reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.services import Services
 
 BUDGET_DIMENSIONS = ("engagement", "client")
 GROWTH_DIMENSIONS = ("client", "account_manager")

@@ -16,13 +16,19 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotFoundError
 from engine.models import DefinitionVersion, HumanTask
-
-from .access import READ_REPORTS, authorize
-from .agency import STAGES
-from .report_costs import cost_report
-from .report_heatmap import ElementFigures, Heatmap, element_figures, human_tasks_of, painted, resolve_version
-from .reports import ReportFilter, engagement_instances, rework_report, sla_report, time_report
-from .services import Services
+from workflows.agency import STAGES
+from workflows.people.permissions import READ_REPORTS, authorize
+from workflows.report_costs import cost_report
+from workflows.report_heatmap import (
+    ElementFigures,
+    Heatmap,
+    element_figures,
+    human_tasks_of,
+    painted,
+    resolve_version,
+)
+from workflows.reports import ReportFilter, engagement_instances, rework_report, sla_report, time_report
+from workflows.services import Services
 
 LOWER, HIGHER, NEUTRAL = "lower", "higher", "neutral"  # which way is better
 SECTIONS = ("summary", "time per stage", "SLA per stage", "time per task")

@@ -18,11 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.models import HumanTask
-
-from .agency import LANE_ROLES
-from .models import Effort, Engagement
-from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
-from .services import Services
+from workflows.agency import LANE_ROLES
+from workflows.models import Effort, Engagement
+from workflows.reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.services import Services
 
 COST_DIMENSIONS = ("engagement", "client", "lane", "stage")
 

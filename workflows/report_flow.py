@@ -3,7 +3,7 @@ and the hand-off latency between the AM and PM lanes.
 
 Counts are SQL aggregates over `engagement`, `workflow_instance`, `event` and `human_task`;
 latencies are business hours on the agency calendar, stored on each task when it was picked up
-(`workflows.durations`), their median and p90 worked out by the database.
+(`workflows.time.durations`), their median and p90 worked out by the database.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from engine.models import Event, HumanTask, WorkflowInstance
-
-from .models import Engagement
-from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances, spread
-from .services import Services
+from workflows.models import Engagement
+from workflows.reports import EVERYTHING, UNSET, ReportFilter, engagement_instances, spread
+from workflows.services import Services
 
 PITCH_STEP = "pitch_outcome"  # its decision is "won" or "lost"
 DELIVERED_END = "end_delivered"

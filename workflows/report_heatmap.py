@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 
 from engine.models import DefinitionVersion
 from engine.xmlsafe import parse_xml
-
-from .access import READ_REPORTS, authorize
-from .diagrams import get_version
-from .reports import ReportFilter, sla_report, time_report
-from .services import Services
+from workflows.people.permissions import READ_REPORTS, authorize
+from workflows.reports import ReportFilter, sla_report, time_report
+from workflows.services import Services
+from workflows.views.diagrams import get_version
 
 MEASURES = ("duration", "breach")
 MEASURE_LABELS = {"duration": "mean business hours", "breach": "breach rate"}

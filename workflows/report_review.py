@@ -15,16 +15,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.models import HumanTask
-
-from .access import READ_REPORTS, authorize
-from .agency import STAGES
-from .approvals import Decision
-from .clocks import CLIENT_CLOCK
-from .engagements import EngagementView, view_engagement
-from .models import Effort
-from .report_costs import rate_card
-from .reports import UNSET
-from .services import Services
+from workflows.agency import STAGES
+from workflows.engagements.approvals import Decision
+from workflows.engagements.lifecycle import EngagementView, view_engagement
+from workflows.models import Effort
+from workflows.people.permissions import READ_REPORTS, authorize
+from workflows.report_costs import rate_card
+from workflows.reports import UNSET
+from workflows.services import Services
+from workflows.time.clocks import CLIENT_CLOCK
 
 
 @dataclass
@@ -131,7 +130,7 @@ def engagement_review(
         if task.completed_at is None:
             continue
         stage.tasks += 1
-        hours = task.business_hours  # stored when it completed (workflows.durations)
+        hours = task.business_hours  # stored when it completed (workflows.time.durations)
         if hours is None:  # closed before durations were stored, not worked out yet
             hours = services.calendar.business_hours_between(task.created_at, task.completed_at)
         if task.sla_clock == CLIENT_CLOCK:

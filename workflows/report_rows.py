@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from .access import READ_REPORTS, authorize
-from .report_budget import BUDGET_DIMENSIONS, GROWTH_DIMENSIONS, budget_report, growth_report
-from .report_costs import COST_DIMENSIONS, cost_report, rework_cost
-from .report_flow import handoff_report, throughput_report
-from .report_workload import workload_report
-from .reports import DIMENSIONS, ReportFilter, rework_report, sla_report, time_report
-from .services import Services
+from workflows.people.permissions import READ_REPORTS, authorize
+from workflows.report_budget import BUDGET_DIMENSIONS, GROWTH_DIMENSIONS, budget_report, growth_report
+from workflows.report_costs import COST_DIMENSIONS, cost_report, rework_cost
+from workflows.report_flow import handoff_report, throughput_report
+from workflows.report_workload import workload_report
+from workflows.reports import DIMENSIONS, ReportFilter, rework_report, sla_report, time_report
+from workflows.services import Services
 
 Row = dict[str, Any]
 NOTED = 5  # engagements a report's note names (the most reworked, the dearest rework)

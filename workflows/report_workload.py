@@ -18,11 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.models import HumanTask
-
-from .agency import LANE_ROLES
-from .models import Effort
-from .reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
-from .services import Services
+from workflows.agency import LANE_ROLES
+from workflows.models import Effort
+from workflows.reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.services import Services
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Every report reads the projections (`human_task`, `event`, `effort`) with SQL aggregates --
 counts, sums, medians and percentiles -- and never loads a workflow. Business-hour durations need
 the agency calendar: each task carries its own, worked out once when it completed
-(`workflows.durations`), so reports only add them up.
+(`workflows.time.durations`), so reports only add them up.
 
 Filters (`ReportFilter`) narrow every report to a period (tasks created, decisions made or effort
 worked in ``[start, end)``), a process definition and a client.
@@ -22,11 +22,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from engine.fastsql import FastStatement
 from engine.models import Event, HumanTask, WorkflowInstance
-
-from .clocks import CLIENT_CLOCK
-from .models import Engagement
-from .services import Services
-from .sla import BusinessTimeline
+from workflows.models import Engagement
+from workflows.services import Services
+from workflows.time.calendar import BusinessTimeline
+from workflows.time.clocks import CLIENT_CLOCK
 
 DIMENSIONS = ("stage", "lane", "person", "task")
 # any select(): the filters keep its column types
@@ -252,7 +251,7 @@ def time_report(
 
     A task waiting on the client (its SLA runs on the client's clock) counts as client time,
     every other task as agency time. Cancelled tasks are left out. The hours are the ones
-    stored on each task when it completed (`workflows.durations`).
+    stored on each task when it completed (`workflows.time.durations`).
 
     Args:
         session: the unit of work.

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
-from workflows.access import StaleVersion
-from workflows.inbox import MAX_PAGE, MAX_PER_PAGE
+from workflows.engagements.versions import StaleVersion
 from workflows.services import Services
+from workflows.views.inbox import MAX_PAGE, MAX_PER_PAGE
 
 from .. import request_work
 from ..auth import current_user

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from engine.models import DefinitionVersion
-from workflows.catalog import (
+from workflows.definitions.catalog import (
     definition_version,
     definition_versions,
     deploy_definition,

@@ -8,10 +8,10 @@ from flask import url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from workflows import access
 from workflows.agency import STAGES
-from workflows.engagements import EngagementView
-from workflows.inbox import STATUSES, engagement_detail, search_engagements
+from workflows.engagements.lifecycle import EngagementView, cancel_engagement, start_engagement
+from workflows.engagements.lifecycle import change_team as change_team_of
+from workflows.views.inbox import STATUSES, engagement_detail, search_engagements
 
 from .common import (
     ETAG_HEADER,
@@ -140,7 +140,8 @@ def index(**query: Any) -> Any:
 def start(args: dict[str, Any]) -> Any:
     """Start an engagement on the latest version of its definition (AMs, ops leads, admins)."""
     with work(write=True) as (session, services):
-        view, version = access.start(session, services, actor=actor(), **args)
+        engagement = start_engagement(session, services, actor=actor(), **args)
+        view, version = engagement_detail(session, services, engagement.id, actor=actor())
         body = detail_body(view, version)
     location = url_for("engagements.show", engagement_id=body["id"])
     return body, 201, {**etag(version), "Location": location}
@@ -179,9 +180,10 @@ def show(engagement_id: int) -> Any:
 def change_team(args: dict[str, Any], engagement_id: int) -> Any:
     """Change the team (ops leads, admins); open tasks of the changed lanes follow the new member."""
     with work(write=True) as (session, services):
-        view, version = access.change_team(
+        change_team_of(
             session, services, engagement_id, actor=actor(), expected_version=expected_version(), **args
         )
+        view, version = engagement_detail(session, services, engagement_id, actor=actor())
         return detail_body(view, version), 200, etag(version)
 
 
@@ -193,7 +195,7 @@ def change_team(args: dict[str, Any], engagement_id: int) -> Any:
 def cancel(args: dict[str, Any], engagement_id: int) -> Any:
     """Cancel a running engagement (ops leads, admins): its open tasks are withdrawn."""
     with work(write=True) as (session, services):
-        view, version = access.cancel(
+        cancel_engagement(
             session,
             services,
             engagement_id,
@@ -201,4 +203,5 @@ def cancel(args: dict[str, Any], engagement_id: int) -> Any:
             reason=args["reason"],
             expected_version=expected_version(),
         )
+        view, version = engagement_detail(session, services, engagement_id, actor=actor())
         return detail_body(view, version), 200, etag(version)

@@ -7,7 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from workflows.notifications import KINDS, list_notifications, mark_all_read, mark_read, unread_count
+from workflows.notify.notifications import KINDS, list_notifications, mark_all_read, mark_read, unread_count
 
 from .common import BIGINT_MAX, actor, problems, work
 

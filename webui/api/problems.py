@@ -23,8 +23,8 @@ from engine.errors import (
     TaskNotReadyError,
     WorkflowExecutionError,
 )
-from workflows.access import StaleVersion
-from workflows.people import PermissionDenied
+from workflows.engagements.versions import StaleVersion
+from workflows.people.permissions import PermissionDenied
 
 MEDIA_TYPE = "application/problem+json"
 DOCS = "/api/docs#problem-"

@@ -7,10 +7,10 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from workflows import access
-from workflows.effort import MAX_HOURS_PER_ENTRY, MAX_NOTE, log_effort
-from workflows.engagements import claim_task, reassign_task, unclaim_task
-from workflows.inbox import VIEWS, inbox, task_detail
+from workflows.engagements.effort import MAX_HOURS_PER_ENTRY, MAX_NOTE, log_effort
+from workflows.engagements.tasks import claim_task, complete_task, reassign_task, unclaim_task
+from workflows.engagements.versions import engagement_version
+from workflows.views.inbox import VIEWS, inbox, task_detail
 
 from .common import (
     BIGINT_MAX,
@@ -186,7 +186,7 @@ def reassign(args: dict[str, Any], engagement_id: int, task_ref: str) -> Any:
 def complete(args: dict[str, Any], engagement_id: int, task_ref: str) -> Any:
     """Complete a task with its form data; the workflow runs on to the next steps."""
     with work(write=True) as (session, services):
-        result, version = access.complete(
+        result = complete_task(
             session,
             services,
             engagement_id,
@@ -197,6 +197,7 @@ def complete(args: dict[str, Any], engagement_id: int, task_ref: str) -> Any:
             reason=args.get("reason"),
             expected_version=expected_version(),
         )
+        version = engagement_version(session, engagement_id)
     body = {"status": result.status, "ready": result.ready, "end_event": result.end_event, "version": version}
     return body, 200, etag(version)
 

@@ -9,8 +9,15 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from workflows.agency import ROLES
-from workflows.auth import MAX_PASSWORD, MIN_PASSWORD, change_password, issue_token, list_tokens, revoke_token
-from workflows.directory import create_user, directory, person, update_user, whoami
+from workflows.people.auth import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    change_password,
+    issue_token,
+    list_tokens,
+    revoke_token,
+)
+from workflows.people.directory import create_user, directory, person, update_user, whoami
 
 from ..auth import csrf_token
 from .common import INT_MAX, actor, problems, text, work

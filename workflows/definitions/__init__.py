@@ -1,0 +1,1 @@
+"""Process definitions as ops leads work them: catalog, validation and deployment, forms, diffs."""

@@ -1,0 +1,1 @@
+"""Telling people: in-app notifications from the event log, and the e-mail outbox."""

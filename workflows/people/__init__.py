@@ -1,0 +1,1 @@
+"""People: users and roles, covers, teams, lane leads, logins and tokens, and every permission rule."""

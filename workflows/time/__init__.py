@@ -1,0 +1,1 @@
+"""Business time: the agency calendar, SLA deadlines, client-aware clocks and task durations."""
