@@ -33,6 +33,7 @@ from .sla import BusinessCalendar, load_calendar, parse_sla
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEFINITIONS_DIR = Path(os.environ.get("BATON_DEFINITIONS_DIR", ROOT / "definitions"))
+MIGRATIONS = ROOT / "migrations"  # the Alembic revisions of the store's schema
 
 
 WARNING_SHARE = 0.75  # a task is at risk once this share of its SLA has passed
@@ -130,7 +131,7 @@ def build_services(
     if calendar is None:
         cal_file = folder / "calendar.toml"
         calendar = load_calendar(cal_file) if cal_file.exists() else BusinessCalendar()
-    db = Database(url, **engine_kwargs)
+    db = Database(url, migrations=MIGRATIONS, **engine_kwargs)
     codec = WorkflowCodec()
     registry = DefinitionRegistry(codec, rules=AGENCY_RULES)
     store = InstanceStore(
