@@ -201,7 +201,7 @@ INBOX_SQL = (
 def measure(services: Services, url: str) -> dict[str, list[float]]:
     """Times of the bare SELECT, the use case and the HTTP call, interleaved."""
     with services.db.unit_of_work() as session:
-        secret = issue_token(session, services, WHO, name="bench").secret
+        secret = issue_token(session, services, WHO, name="bench", actor=WHO).secret
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "TESTING": False}, with_services=services)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {secret}"}
@@ -252,7 +252,8 @@ def concurrent(services: Services, url: str, clients: int, requests: int, worker
     secrets = []
     with services.db.unit_of_work() as session:
         for i in range(clients):
-            secrets.append(issue_token(session, services, f"am{i % PEOPLE_PER_ROLE:03d}", name="load").secret)
+            who = f"am{i % PEOPLE_PER_ROLE:03d}"
+            secrets.append(issue_token(session, services, who, name="load", actor=who).secret)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from engine.models import Event, HumanTask, WorkflowInstance
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.bootstrap import build_services
-from workflows.definitions.catalog import deploy_file
+from workflows.definitions.catalog import install_definitions
 from workflows.models import Engagement
 from workflows.report_rows import report_rows
 from workflows.reports import EVERYTHING, ReportFilter, rework_report
@@ -235,7 +235,8 @@ def load(services: Services, engagements: int, progress: Progress) -> int:
     services.db.drop_all()
     services.db.create_all()
     with services.db.unit_of_work() as session:
-        version, _ = deploy_file(session, services, ROOT / "definitions" / "engagement.bpmn", note="bench")
+        deployed = install_definitions(session, services, note="bench")
+        version = next(v for v, _ in deployed if v.process_id == "engagement")
         definition_id = version.id
     rng = random.Random(6)
     task = progress.add_task(f"loading {engagements:,} engagements", total=engagements)

@@ -36,7 +36,7 @@ from sqlalchemy import text
 
 from engine.db import Base
 from engine.fastsql import FastStatement
-from engine.sandbox import _compile as sandbox_compile
+from engine.sandbox.policy import compile_source as sandbox_compile
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.bootstrap import build_services
 from workflows.definitions.catalog import install_definitions

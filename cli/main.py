@@ -6,7 +6,6 @@ Every command prints a clear message and exits non-zero on errors.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from pathlib import Path
@@ -18,11 +17,11 @@ from rich.table import Table
 from cli import notifications as cli_notifications
 from cli import people as cli_people
 from cli import reports as cli_reports
-from cli.support import _e, _services, console, err_console, handle_errors, unit_of_work
+from cli.support import _e, _services, acting_as, console, err_console, handle_errors, unit_of_work
 from engine.definitions import read_forms_dir
 from engine.timers import TimerWorker
 from webui import create_app
-from workflows.definitions.catalog import all_versions, deploy_file, install_definitions, validate_definition
+from workflows.definitions.catalog import all_versions, deploy_file, install_definitions
 from workflows.demo.seed import DEMO_PASSWORD, seed_demo
 from workflows.engagements.lifecycle import cancel_engagement, start_engagement
 from workflows.engagements.tasks import complete_task
@@ -98,17 +97,14 @@ def _forms_for(path: Path, forms_dir: str | None) -> dict[str, str]:
     type=click.Path(file_okay=False),
     help="Forms folder (default: ./forms beside it).",
 )
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who checks it (an ops lead).")
 @click.pass_context
 @handle_errors
-def definitions_validate(ctx: click.Context, path: Path, forms_dir: str | None, actor: str | None) -> None:
-    """Check a BPMN file without deploying it."""
-    services = _services(ctx)
-    forms = _forms_for(path, forms_dir)
-    with unit_of_work(ctx, write=False) as session:
-        issues = validate_definition(
-            session, services, path.read_bytes(), forms, actor=actor or "", filename=path.name
-        )
+def definitions_validate(ctx: click.Context, path: Path, forms_dir: str | None) -> None:
+    """Check a BPMN file of this machine without deploying it (the store is not read)."""
+    # a local check of one's own file acts as nobody; validating on the server is for ops leads
+    issues = _services(ctx).definitions.validate(
+        path.read_bytes(), _forms_for(path, forms_dir), filename=path.name
+    )
     if issues:
         err_console.print(f"[red]{_e(path.name)}: {len(issues)} problem(s)[/red]")
         for issue in issues:
@@ -120,7 +116,7 @@ def definitions_validate(ctx: click.Context, path: Path, forms_dir: str | None, 
 @definitions.command("deploy")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--note", default="", help="What changed in this version.")
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who deploys.")
+@acting_as("Who deploys")
 @click.pass_context
 @handle_errors
 def definitions_deploy(ctx: click.Context, paths: tuple[Path, ...], note: str, actor: str | None) -> None:
@@ -135,7 +131,7 @@ def definitions_deploy(ctx: click.Context, paths: tuple[Path, ...], note: str, a
 
 
 @definitions.command("list")
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who reads (any user).")
+@acting_as("Who reads (any user)")
 @click.pass_context
 @handle_errors
 def definitions_list(ctx: click.Context, actor: str | None) -> None:
@@ -182,7 +178,7 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--am", "account_manager", help="Username of the engagement's account manager.")
 @click.option("--pm", "project_manager", help="Username of the engagement's project manager.")
 @click.option("--rm", "resource_manager", help="Username of its resource manager (optional).")
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who starts it.")
+@acting_as("Who starts it")
 @click.pass_context
 @handle_errors
 def start(
@@ -216,7 +212,7 @@ def start(
 
 
 @cli.command("engagements")
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who reads (any user).")
+@acting_as("Who reads (any user)")
 @click.pass_context
 @handle_errors
 def engagements(ctx: click.Context, actor: str | None) -> None:
@@ -275,7 +271,7 @@ def _print_open_tasks(
 @click.option("--lane", help="Only this lane (its pool), e.g. 'Account Management'.")
 @click.option("--engagement", "engagement_id", type=int, help="Only this engagement.")
 @click.option("--for", "user", help="Only the tasks this user holds or covers today.")
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who reads (any user).")
+@acting_as("Who reads (any user)")
 @click.pass_context
 @handle_errors
 def tasks(
@@ -289,7 +285,7 @@ def tasks(
 @click.argument("engagement_id", type=int)
 @click.argument("task")
 @click.option("--data", "data_text", default="{}", help="Form data as JSON, or @file.json.")
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who completes it (a username).")
+@acting_as("Who completes it")
 @click.option("--on-behalf-of", "on_behalf_of", help="Complete it for this user (ops lead, admin).")
 @click.option("--reason", help="Why you act on behalf of someone (kept in the history).")
 @click.pass_context
@@ -338,7 +334,7 @@ def complete(
 @cli.command("cancel")
 @click.argument("engagement_id", type=int)
 @click.option("--reason", required=True, help="Why it is cancelled (kept in the history).")
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who cancels it.")
+@acting_as("Who cancels it")
 @click.pass_context
 @handle_errors
 def cancel(ctx: click.Context, engagement_id: int, reason: str, actor: str | None) -> None:
@@ -351,7 +347,7 @@ def cancel(ctx: click.Context, engagement_id: int, reason: str, actor: str | Non
 
 @cli.command("show")
 @click.argument("engagement_id", type=int)
-@click.option("--as", "actor", default=os.environ.get("USER"), help="Who reads (any user).")
+@acting_as("Who reads (any user)")
 @click.pass_context
 @handle_errors
 def show(ctx: click.Context, engagement_id: int, actor: str | None) -> None:

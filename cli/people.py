@@ -8,7 +8,7 @@ from datetime import date, datetime
 import click
 from rich.table import Table
 
-from cli.support import _e, _services, console, handle_errors, unit_of_work
+from cli.support import _e, _services, acting_as, console, handle_errors, unit_of_work
 from workflows.agency import ROLES
 from workflows.engagements.effort import effort_totals, log_effort
 from workflows.engagements.lifecycle import change_team
@@ -71,7 +71,7 @@ def users_add(
 
 @users.command("list")
 @click.option("--role", type=click.Choice(ROLES), help="Only holders of this role.")
-@click.option("--as", "actor", default=ME, help="Who reads the directory (any user).")
+@acting_as("Who reads the directory (any user)")
 @click.pass_context
 @handle_errors
 def users_list(ctx: click.Context, role: str | None, actor: str | None) -> None:
@@ -106,7 +106,7 @@ def users_deactivate(ctx: click.Context, username: str, actor: str | None) -> No
 @click.argument("username")
 @click.argument("role", type=click.Choice(ROLES))
 @click.option("--lead/--no-lead", default=True, help="Make them a lead of ROLE, or no longer one.")
-@click.option("--as", "actor", default=ME, help="Who decides (an ops lead or an admin).")
+@acting_as("Who decides (an ops lead or an admin)")
 @click.pass_context
 @handle_errors
 def users_lead(ctx: click.Context, username: str, role: str, lead: bool, actor: str | None) -> None:
@@ -204,7 +204,7 @@ def tokens_revoke(ctx: click.Context, token_id: int, actor: str | None) -> None:
 @click.option("--pm", "project_manager", help="New project manager (username).")
 @click.option("--rm", "resource_manager", help="New resource manager (username).")
 @click.option("--reason", help="Why the team changes (kept in the history).")
-@click.option("--as", "actor", default=ME, help="Who changes it (an ops lead or an admin).")
+@acting_as("Who changes it (an ops lead or an admin)")
 @click.pass_context
 @handle_errors
 def team(
@@ -246,7 +246,7 @@ def team(
 @click.command("claim")
 @click.argument("engagement_id", type=int)
 @click.argument("task")
-@click.option("--as", "actor", default=ME, help="Who claims it.")
+@acting_as("Who claims it")
 @click.pass_context
 @handle_errors
 def claim(ctx: click.Context, engagement_id: int, task: str, actor: str | None) -> None:
@@ -260,7 +260,7 @@ def claim(ctx: click.Context, engagement_id: int, task: str, actor: str | None) 
 @click.command("unclaim")
 @click.argument("engagement_id", type=int)
 @click.argument("task")
-@click.option("--as", "actor", default=ME, help="Who releases it.")
+@acting_as("Who releases it")
 @click.pass_context
 @handle_errors
 def unclaim(ctx: click.Context, engagement_id: int, task: str, actor: str | None) -> None:
@@ -276,7 +276,7 @@ def unclaim(ctx: click.Context, engagement_id: int, task: str, actor: str | None
 @click.argument("task")
 @click.argument("assignee")
 @click.option("--reason", help="Why (kept in the history).")
-@click.option("--as", "actor", default=ME, help="Who reassigns it (an ops lead or an admin).")
+@acting_as("Who reassigns it (an ops lead or an admin)")
 @click.pass_context
 @handle_errors
 def reassign(
@@ -300,7 +300,7 @@ def reassign(
 @click.option("--from", "starts_on", required=True, type=DATE, help="First day away (YYYY-MM-DD).")
 @click.option("--to", "ends_on", required=True, type=DATE, help="Last day away (YYYY-MM-DD).")
 @click.option("--note", default="", help="A note (e.g. holiday).")
-@click.option("--as", "actor", default=ME, help="Who arranges it (the person away, an ops lead, an admin).")
+@acting_as("Who arranges it (the person away, an ops lead, an admin)")
 @click.pass_context
 @handle_errors
 def cover(
@@ -354,7 +354,7 @@ def covers(ctx: click.Context, on: datetime | None) -> None:
 @click.argument("hours", type=float)
 @click.option("--note", default="", help="What was done.")
 @click.option("--on", "on", type=DATE, help="The day worked (default: today).")
-@click.option("--as", "actor", default=ME, help="Who worked.")
+@acting_as("Who worked")
 @click.pass_context
 @handle_errors
 def effort(

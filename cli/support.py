@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,3 +78,13 @@ def unit_of_work(ctx: click.Context, write: bool = True) -> Iterator[Any]:
     services = _services(ctx)
     with services.db.unit_of_work(write=write) as session:
         yield session
+
+
+def acting_as(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--as USER`` option of a command that acts as someone (env ``BATON_USER``, else ``$USER``).
+
+    The use case the command calls checks that USER is an active Baton user allowed to act.
+    """
+    return click.option(
+        "--as", "actor", envvar="BATON_USER", default=os.environ.get("USER"), help=f"{what} (a username)."
+    )

@@ -6,12 +6,15 @@ the same SQLAlchemy 2.x models, so every test runs against either.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from .migrate import VERSION_TABLE, Migrations, SchemaError
 
 
 class Base(DeclarativeBase):
@@ -89,11 +92,16 @@ class Database:
 
     Args:
         url: SQLAlchemy database URL.
+        migrations: the application's Alembic script location, which `create_all` applies
+            (None: the schema is someone else's business and `create_all` refuses).
         **engine_kwargs: extra arguments for :func:`make_engine`.
     """
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, migrations: str | os.PathLike[str] | None = None, **engine_kwargs: Any
+    ) -> None:
         self.url = url
+        self._migrations = Migrations(migrations, Base.metadata) if migrations is not None else None
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self.sessions, "after_commit", _run_after_commit)
@@ -104,16 +112,27 @@ class Database:
         """True when the store is SQLite."""
         return self.engine.dialect.name == "sqlite"
 
-    def create_all(self) -> None:
-        """Bring the schema up to date: apply the pending migrations (see engine.migrate)."""
-        from .migrate import upgrade  # engine.migrate imports this module
+    @property
+    def migrations(self) -> Migrations:
+        """The migrations this store's schema comes from.
 
-        upgrade(self.engine)
+        Raises:
+            SchemaError: the Database was made without them.
+        """
+        if self._migrations is None:
+            raise SchemaError("no migrations: make the Database with migrations=<Alembic script location>")
+        return self._migrations
+
+    def create_all(self) -> None:
+        """Bring the schema up to date: apply the pending migrations (see engine.migrate).
+
+        Raises:
+            SchemaError: no migrations were given, or the database predates them.
+        """
+        self.migrations.upgrade(self.engine)
 
     def drop_all(self) -> None:
         """Drop every table and the migration history (tests and `baton db reset`)."""
-        from .migrate import VERSION_TABLE
-
         Base.metadata.drop_all(self.engine)
         Table(VERSION_TABLE, MetaData()).drop(self.engine, checkfirst=True)
 

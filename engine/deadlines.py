@@ -5,6 +5,10 @@ starts `on_track`; once its warning point passes it is `at_risk`, once its due t
 it is `breached`. Each change is stored on the `human_task` row and logged as an event
 (`sla_at_risk`, `sla_breached`) that escalation and notifications react to. Rows are picked
 by their indexed `sla_next_at`, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
+
+Deadlines are a generic engine concept; their columns and events are named `sla_*` in the
+store for history's sake (renaming them would take a schema migration). What a deadline is
+worth (an SLA on business time, say) is the application's task policy's business.
 """
 
 from __future__ import annotations

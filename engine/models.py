@@ -134,7 +134,11 @@ class TaskData(Base):
 
 
 class HumanTask(Base):
-    """Projection: one row per user/manual task that became ready."""
+    """Projection: one row per user/manual task that became ready.
+
+    Besides who holds it, a row carries the task's deadline (`due_at`, `warn_at` and the
+    deadline columns, named `sla_*` in the store) as the task policy computed it.
+    """
 
     __tablename__ = "human_task"
     __table_args__ = (
@@ -181,6 +185,9 @@ class HumanTask(Base):
     # the runs completed before it; None for the instances of a multi-instance activity
     run: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the task's deadline, set by the task policy: a due time, a warning point, a state, the
+    # next time to check and the clock it runs on (a generic engine concept, named `sla_*` in
+    # the store for history's sake; see engine/README.md)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # deadline states: on_track -> at_risk (from warn_at) -> breached (from due_at)
     warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -191,7 +198,7 @@ class HumanTask(Base):
     # while paused the sweeper leaves the task alone; resuming moves due_at/warn_at on
     sla_clock: Mapped[str | None] = mapped_column(String(20))
     sla_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    sla_paused_hours: Mapped[float | None] = mapped_column(Float)  # business hours paused so far
+    sla_paused_hours: Mapped[float | None] = mapped_column(Float)  # hours paused so far, on that clock
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

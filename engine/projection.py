@@ -51,7 +51,12 @@ class ReadyTask:
 
 
 class TaskPolicy(Protocol):
-    """Decides the extra projection columns of a ready task (due date, assignee)."""
+    """Decides the extra projection columns of a ready task: its deadline and who holds it.
+
+    The deadline columns are `due_at`, `warn_at` and, named `sla_*` in the store,
+    `sla_state` (on_track, at_risk, breached), `sla_next_at` (when the `DeadlineSweeper`
+    looks next) and `sla_clock` (which clock it runs on).
+    """
 
     def on_ready(self, session: Session, task: ReadyTask) -> Mapping[str, Any]:
         """Return values for `human_task` columns such as `due_at` and `assignee`."""

@@ -2,8 +2,8 @@
 
 Two ways in:
 
-* from the application (``engine.migrate``): the caller hands an open connection over in
-  ``config.attributes["connection"]``;
+* from the application, which points ``engine.migrate.Migrations`` at this folder: the
+  caller hands an open connection over in ``config.attributes["connection"]``;
 * from the alembic CLI, at the repository root: ``alembic -x url=sqlite:///baton.sqlite3
   upgrade head`` (or set ``BATON_DATABASE_URL``); add ``--sql`` for a script instead.
 

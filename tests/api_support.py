@@ -65,7 +65,7 @@ class Caller:
 def token_for(services: Services, username: str, name: str = "tests") -> str:
     """Issue a personal API token for `username` (as `baton tokens issue` does); returns its secret."""
     with services.db.unit_of_work() as session:
-        return issue_token(session, services, username, name=name).secret
+        return issue_token(session, services, username, name=name, actor=username).secret
 
 
 def caller(app: Flask, services: Services, username: str) -> Caller:

@@ -17,8 +17,7 @@ import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from sqlalchemy import Engine, MetaData, text
 
 from engine.db import Base, Database
-from engine.migrate import upgrade
-from workflows.bootstrap import build_services
+from workflows.bootstrap import MIGRATIONS, build_services
 from workflows.definitions.catalog import install_definitions
 from workflows.demo.seed import seed_users
 from workflows.engagements.lifecycle import start_engagement
@@ -49,9 +48,9 @@ def drop_everything(engine: Engine) -> None:
 def _postgres_schema() -> None:
     """On PostgreSQL, once per session: a schema built from scratch by the migrations."""
     if PG_URL:
-        db = Database(PG_URL)
+        db = Database(PG_URL, migrations=MIGRATIONS)
         drop_everything(db.engine)
-        upgrade(db.engine)
+        db.create_all()
         db.dispose()
 
 
@@ -59,8 +58,8 @@ def _postgres_schema() -> None:
 def database_url(tmp_path: Path, _postgres_schema: None) -> Iterator[str]:
     """A database URL whose tables are empty (SQLite: no tables at all yet)."""
     if PG_URL:
-        db = Database(PG_URL)
-        upgrade(db.engine)  # a no-op unless a test dropped the schema
+        db = Database(PG_URL, migrations=MIGRATIONS)
+        db.create_all()  # a no-op unless a test dropped the schema
         names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

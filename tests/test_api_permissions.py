@@ -21,7 +21,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from tests.api_support import ROOT, csrf_from, make_app, start, token_for
-from workflows.demo import samples as stories
+from workflows.demo.seed import samples as stories
 from workflows.demo.seed import seed_users
 from workflows.engagements.tasks import claim_task
 from workflows.models import Notification
@@ -329,7 +329,8 @@ class Walk:
                 ).first()
         if case.fresh == "token":
             with self.services.db.unit_of_work() as session:
-                values["token"] = issue_token(session, self.services, "pete", name="to revoke").token.id
+                token = issue_token(session, self.services, "pete", name="to revoke", actor="pete")
+                values["token"] = token.token.id
         return values
 
     def call(self, method: str, case: Case, role: str) -> TestResponse:

@@ -20,12 +20,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from workflows.demo import samples as stories
+from workflows.demo.seed import samples as stories
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = ROOT / "definitions"
-# wide enough that rich tables never wrap a cell; no colours in captured output
-CLI_ENV = {"COLUMNS": "200", "LINES": "100", "NO_COLOR": "1"}
+# wide enough that rich tables never wrap a cell; no colours; ana at the keyboard where no --as is given
+CLI_ENV = {"COLUMNS": "200", "LINES": "100", "NO_COLOR": "1", "BATON_USER": "ana"}
 
 
 class Baton:

@@ -158,8 +158,8 @@ KILLER = textwrap.dedent(
     """
     import json, os, signal, sys
     sys.path.insert(0, {root!r})
-    from workflows.services import build_services
-    from workflows.engagements import complete_task
+    from workflows.bootstrap import build_services
+    from workflows.engagements.tasks import complete_task
     import engine.db, engine.projection
 
     where = sys.argv[1]

@@ -21,7 +21,7 @@ from engine.definitions import read_forms_dir
 from engine.errors import DefinitionError, FormValidationError, LintIssue
 from engine.models import DefinitionVersion, HumanTask, WorkflowInstance
 from workflows.definitions.catalog import deploy_file
-from workflows.demo import samples as stories
+from workflows.demo.seed import samples as stories
 from workflows.engagements.lifecycle import start_engagement
 from workflows.engagements.tasks import complete_task
 from workflows.services import Services
@@ -461,7 +461,9 @@ def test_deploying_the_same_content_twice_gives_the_same_version(deployed: Servi
     before = stored_versions(deployed)
     with deployed.db.unit_of_work() as session:
         first = deployed.definitions.latest(session, "fast_track")
-        again, created = deploy_file(session, deployed, DEFINITIONS / "fast_track.bpmn", note="again")
+        again, created = deploy_file(
+            session, deployed, DEFINITIONS / "fast_track.bpmn", actor="olga", note="again"
+        )
         assert created is False
         assert (again.id, again.version) == (first.id, 1)
         raw, created_raw = deployed.definitions.deploy(session, FAST_TRACK.encode("utf-8"), dict(FORMS))
@@ -525,7 +527,7 @@ def test_a_deployed_version_keeps_the_forms_it_was_deployed_with(deployed: Servi
     folder = tmp_path / "definitions"
     shutil.copytree(DEFINITIONS, folder)
     with deployed.db.unit_of_work() as session:
-        v1, created = deploy_file(session, deployed, folder / "fast_track.bpmn")
+        v1, created = deploy_file(session, deployed, folder / "fast_track.bpmn", actor="olga")
         v1_id = v1.id
     assert created is False and v1.version == 1  # the copy is identical to what the fixture deployed
 
@@ -544,7 +546,9 @@ def test_a_deployed_version_keeps_the_forms_it_was_deployed_with(deployed: Servi
 
     # redeploying from the changed folder makes version 2 carrying the new form
     with deployed.db.unit_of_work() as session:
-        v2, created = deploy_file(session, deployed, folder / "fast_track.bpmn", note="brand guidelines")
+        v2, created = deploy_file(
+            session, deployed, folder / "fast_track.bpmn", actor="olga", note="brand guidelines"
+        )
         assert (v2.version, created) == (2, True)
     engagement_v2, _ = start_fast_track(deployed, "New form")
     with deployed.db.unit_of_work(write=False) as session:

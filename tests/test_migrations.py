@@ -28,18 +28,19 @@ from engine.models import DefinitionVersion, Event, TaskData, TaskRow, WorkflowI
 from tests.conftest import drop_everything
 
 ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = migrate.Migrations(ROOT / "migrations", Base.metadata)
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """The suite's database with no tables at all, not even the migration history."""
-    database = Database(database_url)
+    database = Database(database_url, migrations=MIGRATIONS.location)
     if not database.is_sqlite:  # SQLite: a new file already
         drop_everything(database.engine)
     yield database
     if not database.is_sqlite:  # the next test expects tables at head
-        migrate.upgrade(database.engine)
+        MIGRATIONS.upgrade(database.engine)
     database.dispose()
 
 
@@ -106,17 +107,17 @@ def count(engine: Engine, table: type[Base]) -> int:
 
 
 def test_one_line_of_revisions() -> None:
-    assert migrate.head() is not None  # a single head: no unmerged branches
+    assert MIGRATIONS.head() is not None  # a single head: no unmerged branches
 
 
 def test_upgrading_an_empty_database_gives_exactly_the_models_schema(db: Database) -> None:
     assert migrate.current(db.engine) is None
 
-    migrate.upgrade(db.engine)
+    MIGRATIONS.upgrade(db.engine)
 
     assert schema_differences(db.engine) == []
     assert user_tables(db.engine) == set(Base.metadata.tables) | {migrate.VERSION_TABLE}
-    assert migrate.current(db.engine) == migrate.head()
+    assert migrate.current(db.engine) == MIGRATIONS.head()
 
 
 def test_upgrading_again_changes_nothing(db: Database) -> None:
@@ -125,21 +126,21 @@ def test_upgrading_again_changes_nothing(db: Database) -> None:
     tables = user_tables(db.engine)
 
     db.create_all()
-    migrate.upgrade(db.engine)
+    MIGRATIONS.upgrade(db.engine)
 
-    assert migrate.current(db.engine) == migrate.head()
+    assert migrate.current(db.engine) == MIGRATIONS.head()
     assert user_tables(db.engine) == tables
     assert count(db.engine, TaskRow) == 1 and count(db.engine, Event) == 1
 
 
 def test_downgrading_to_base_removes_every_table_and_upgrading_restores_them(db: Database) -> None:
-    migrate.upgrade(db.engine)
+    MIGRATIONS.upgrade(db.engine)
 
-    migrate.downgrade(db.engine, "base")
+    MIGRATIONS.downgrade(db.engine, "base")
     assert user_tables(db.engine) == {migrate.VERSION_TABLE}
     assert migrate.current(db.engine) is None
 
-    migrate.upgrade(db.engine)
+    MIGRATIONS.upgrade(db.engine)
     assert schema_differences(db.engine) == []
 
 
@@ -149,7 +150,7 @@ def test_drop_all_forgets_the_migration_history(db: Database) -> None:
     assert user_tables(db.engine) == set()
 
     db.create_all()
-    assert migrate.current(db.engine) == migrate.head()
+    assert migrate.current(db.engine) == MIGRATIONS.head()
 
 
 def test_a_schema_made_without_migrations_is_refused_until_stamped(db: Database) -> None:
@@ -158,9 +159,9 @@ def test_a_schema_made_without_migrations_is_refused_until_stamped(db: Database)
     with pytest.raises(migrate.SchemaError, match="predates migrations"):
         db.create_all()
 
-    migrate.stamp(db.engine, migrate.head() or "head")
+    MIGRATIONS.stamp(db.engine, MIGRATIONS.head() or "head")
     db.create_all()
-    assert migrate.current(db.engine) == migrate.head()
+    assert migrate.current(db.engine) == MIGRATIONS.head()
     assert schema_differences(db.engine) == []
 
 
@@ -184,7 +185,7 @@ def test_init_db_migrates_and_records_the_revision(db: Database, database_url: s
 
     with db.engine.connect() as conn:
         versions = conn.exec_driver_sql(f"SELECT version_num FROM {migrate.VERSION_TABLE}").scalars().all()
-    assert versions == [migrate.head()]
+    assert versions == [MIGRATIONS.head()]
     assert schema_differences(db.engine) == []
 
 
@@ -200,7 +201,7 @@ def scripts_with_a_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t
     """
     scripts = tmp_path / "migrations"
     shutil.copytree(ROOT / "migrations", scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    base = migrate.head()
+    base = MIGRATIONS.head()
     assert base is not None
     (scripts / "versions" / "9999_rebuild.py").write_text(
         dedent(
@@ -226,7 +227,7 @@ def scripts_with_a_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t
             """
         )
     )
-    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", scripts)
+    monkeypatch.setattr(MIGRATIONS, "location", scripts)
     return base, "9999"
 
 
@@ -236,10 +237,10 @@ def test_a_table_rebuild_keeps_the_rows_pointing_at_it(
     # SQLite alters a table by rebuilding it; with foreign keys on, dropping the old copy
     # would cascade to the task rows, events and engagements of every instance
     base, rebuild = scripts_with_a_rebuild
-    migrate.upgrade(db.engine, base)
+    MIGRATIONS.upgrade(db.engine, base)
     fill(db.engine)
 
-    migrate.upgrade(db.engine)
+    MIGRATIONS.upgrade(db.engine)
 
     assert migrate.current(db.engine) == rebuild
     columns = {c["name"]: c["type"] for c in inspect(db.engine).get_columns("workflow_instance")}
@@ -247,7 +248,7 @@ def test_a_table_rebuild_keeps_the_rows_pointing_at_it(
     assert count(db.engine, WorkflowInstance) == 1
     assert count(db.engine, TaskRow) == 1 and count(db.engine, Event) == 1
 
-    migrate.downgrade(db.engine, base)
+    MIGRATIONS.downgrade(db.engine, base)
     assert count(db.engine, TaskRow) == 1 and count(db.engine, Event) == 1
     assert schema_differences(db.engine) == []
 
@@ -258,7 +259,7 @@ def test_processes_upgrading_at_once_queue_and_the_second_finds_nothing_to_do(
     code = (
         "import sys\n"
         "from engine.db import Database\n"
-        "db = Database(sys.argv[1])\n"
+        "db = Database(sys.argv[1], migrations='migrations')\n"
         "print('ready', flush=True)\n"
         "db.create_all()\n"
     )
@@ -292,5 +293,5 @@ def test_processes_upgrading_at_once_queue_and_the_second_finds_nothing_to_do(
     for run in runs:
         _, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr
-    assert migrate.current(db.engine) == migrate.head()
+    assert migrate.current(db.engine) == MIGRATIONS.head()
     assert schema_differences(db.engine) == []

@@ -41,7 +41,7 @@ from tests.conftest import FakeClock
 from tests.test_cli import Baton, err, ok
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.definitions.catalog import deploy_file
-from workflows.demo import samples as stories
+from workflows.demo.seed import samples as stories
 from workflows.engagements.effort import log_effort
 from workflows.engagements.lifecycle import get_engagement, start_engagement
 from workflows.engagements.tasks import complete_task
@@ -306,7 +306,7 @@ def test_two_versions_of_a_definition_side_by_side(
         before = get_engagement(session, history["acme"]).instance_id
         v1 = session.get(WorkflowInstance, before)
         assert v1 is not None
-        v2, new = deploy_file(session, deployed, edited, note="pitch step renamed")
+        v2, new = deploy_file(session, deployed, edited, actor="olga", note="pitch step renamed")
         assert new
     clock.now = datetime(2026, 12, 4, 11, 0, tzinfo=UTC)
     initech = _start(deployed, "Initech", "Autumn pitch")

@@ -6,7 +6,6 @@ import copy
 
 from sqlalchemy import select
 
-from engine import migrate
 from engine.models import HumanTask
 from workflows.demo.samples import STORIES
 from workflows.engagements.lifecycle import get_engagement, start_engagement
@@ -63,6 +62,6 @@ def test_qc_failing_twice_makes_production_and_qc_run_three_times(deployed: Serv
 def test_the_migration_numbers_the_runs_of_an_existing_history(deployed: Services) -> None:
     instance = play(deployed, "qc_fails_then_passes")
     before = runs(deployed, instance)
-    migrate.downgrade(deployed.db.engine, "0011")  # as a database from before the column
-    migrate.upgrade(deployed.db.engine)
+    deployed.db.migrations.downgrade(deployed.db.engine, "0011")  # as a database from before the column
+    deployed.db.migrations.upgrade(deployed.db.engine)
     assert runs(deployed, instance) == before

@@ -319,7 +319,7 @@ KILLED_WORKER = textwrap.dedent(
     import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
     from engine.runtime import Runtime
     from engine.timers import TimerWorker
-    from workflows.services import build_services
+    from workflows.bootstrap import build_services
 
     now = datetime.fromisoformat({now!r})
 

@@ -33,6 +33,7 @@ from workflows.time.durations import TaskDurations
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEFINITIONS_DIR = Path(os.environ.get("BATON_DEFINITIONS_DIR", ROOT / "definitions"))
+MIGRATIONS = ROOT / "migrations"  # the Alembic revisions of the store's schema
 
 
 def build_services(
@@ -63,7 +64,7 @@ def build_services(
     if calendar is None:
         cal_file = folder / "calendar.toml"
         calendar = load_calendar(cal_file) if cal_file.exists() else BusinessCalendar()
-    db = Database(url, **engine_kwargs)
+    db = Database(url, migrations=MIGRATIONS, **engine_kwargs)
     codec = WorkflowCodec()
     registry = DefinitionRegistry(codec, rules=AGENCY_RULES)
     store = InstanceStore(

@@ -1,0 +1,96 @@
+"""The script engine handed to SpiffWorkflow, and what a multi-instance activity's
+completion condition sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from .deadline import DEFAULT_TIME_LIMIT
+from .environment import RestrictedEnvironment
+from .errors import ServiceTaskNotSupportedError
+
+__all__ = ["SandboxedScriptEngine", "multi_instance_attributes"]
+
+
+class SandboxedScriptEngine(PythonScriptEngine):
+    """``PythonScriptEngine`` running all code in a :class:`RestrictedEnvironment`."""
+
+    def __init__(
+        self,
+        environment: BasePythonScriptEngineEnvironment | None = None,
+        *,
+        time_limit: float = DEFAULT_TIME_LIMIT,
+    ) -> None:
+        """Creates the engine.
+
+        Args:
+            environment: Defaults to a new ``RestrictedEnvironment``.
+            time_limit: Time limit for the default environment, in seconds.
+        """
+        super().__init__(environment or RestrictedEnvironment(time_limit=time_limit))
+
+    def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
+        """Evaluates an expression for a task (as upstream, with the cause in the message).
+
+        Raises:
+            WorkflowTaskException: Wrapping any error, e.g. ScriptPolicyError.
+        """
+        context = task.data
+        instance_attributes = multi_instance_attributes(task, expression)
+        if instance_attributes:
+            context = {**task.data, **instance_attributes}
+        try:
+            return self.environment.evaluate(expression, context, external_context)
+        except SpiffWorkflowException as se:
+            se.add_note(f"Error evaluating expression '{expression}'")
+            raise se
+        except Exception as err:
+            message = f"Error evaluating expression '{expression}': {err.__class__.__name__}: {err}"
+            raise WorkflowTaskException(message, task=task, exception=err) from err
+
+    def call_service(self, task: Any, **kwargs: Any) -> Any:
+        """Service tasks are not supported (upstream's error path is broken).
+
+        Raises:
+            WorkflowTaskException: Always.
+        """
+        err = ServiceTaskNotSupportedError("Service tasks are not supported by the sandboxed script engine")
+        raise WorkflowTaskException(str(err), task=task, exception=err)
+
+
+def multi_instance_attributes(task: Any, expression: str) -> dict[str, Any]:
+    """What a multi-instance activity's completion condition sees besides the instance's data.
+
+    SpiffWorkflow evaluates the condition with the data of the instance that just finished,
+    a copy taken when it was created: siblings' outcomes are missing, so "two of three
+    approved" could never be written. As BPMN 2.0 defines, the condition also sees the
+    activity's instance counts and, under its name, the output collection as it stands.
+
+    Returns:
+        Names to overlay on the task data; empty unless `expression` is the completion
+        condition of the multi-instance activity `task` belongs to.
+    """
+    parent = getattr(task, "parent", None)
+    spec = getattr(parent, "task_spec", None)
+    if parent is None or not isinstance(spec, MultiInstanceTask) or spec.condition != expression:
+        return {}
+    instances = [c for c in parent.children if c.task_spec.name == spec.task_spec]
+    completed = sum(1 for c in instances if c.state == TaskState.COMPLETED)
+    finished = sum(1 for c in instances if c.has_state(TaskState.FINISHED_MASK))
+    attributes: dict[str, Any] = {
+        "numberOfInstances": len(instances),
+        "numberOfCompletedInstances": completed,
+        "numberOfTerminatedInstances": finished - completed,
+        "numberOfActiveInstances": len(instances) - finished,
+    }
+    output = spec.data_output
+    if output is not None and output.exists(parent):
+        attributes[output.bpmn_id] = output.get(parent)
+    return attributes
