@@ -61,8 +61,10 @@ def current() -> RequestWork | None:
 def work(*, write: bool = False) -> Iterator[tuple[Session, Services]]:
     """The request's unit of work, with the services, for a page or API view.
 
-    A normal end of the block commits the changes; an exception rolls them back (and goes on
-    to the app's error handlers). After a rollback, a read-only block gets a fresh unit of work.
+    A normal end of a writing block commits the changes; a reading one stays open until the
+    request is torn down, so the page's template reads in it too. An exception rolls the work
+    back (and goes on to the app's error handlers); a read-only block after that rollback gets a
+    fresh unit of work, to show the refusal.
 
     Args:
         write: the block changes something (only POST, PUT, PATCH and DELETE requests may).
@@ -87,7 +89,10 @@ def work(*, write: bool = False) -> Iterator[tuple[Session, Services]]:
     except BaseException as exc:
         ongoing.finish(exc)
         raise
-    ongoing.finish()
+    if ongoing.write:
+        ongoing.finish()  # commit now: the answer reports what is kept
+    # a reading unit of work stays open for the rest of the request (the page's template, the
+    # nav badge read in it) and ends at teardown
 
 
 def _teardown(error: BaseException | None) -> None:
