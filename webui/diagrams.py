@@ -8,6 +8,10 @@ Who may use what (every route needs a login: `webui.auth` refuses the anonymous 
   /definitions/validate, /definitions/deploy and /definitions/forms/preview): ops leads, checked by
   the service layer (`workflows.access`). The POST routes take JSON with the session's CSRF token
   in a header. Validate and deploy take the edited forms (file name -> JSON Schema) with the XML.
+
+Every view runs in the request's unit of work (`webui.request_work.work`). The JSON routes here
+are still a second JSON API beside `webui.api.definitions` (their answers: ``{"error": ...}``);
+folding them into it is pending.
 """
 
 from __future__ import annotations
