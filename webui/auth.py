@@ -126,7 +126,7 @@ def _guard() -> Any:
     """Identify the caller, refuse the anonymous, check CSRF where a browser could be tricked."""
     g.user, g.via = None, None
     header = request.headers.get("Authorization")
-    if _is_api() and request.endpoint is not None and request.endpoint not in PUBLIC:
+    if request.endpoint is not None and request.endpoint not in PUBLIC:  # pages and API alike
         request_work.begin(get_services(), write=request.method in UNSAFE)
     if header is not None and _is_api():
         refusal = _bearer(header)
@@ -191,7 +191,7 @@ def _from_session() -> None:
 
 @contextmanager
 def _identification_work() -> Iterator[Session]:
-    """The request's unit of work when it has one (API routes), else a read-only one of its own."""
+    """The request's unit of work when it has one (protected routes), else a read-only one of its own."""
     ongoing = request_work.current()
     if ongoing is not None:
         yield ongoing.session

@@ -8,6 +8,10 @@ Who may use what (every route needs a login: `webui.auth` refuses the anonymous 
   /definitions/validate, /definitions/deploy and /definitions/forms/preview): ops leads, checked by
   the service layer (`workflows.access`). The POST routes take JSON with the session's CSRF token
   in a header. Validate and deploy take the edited forms (file name -> JSON Schema) with the XML.
+
+Every view runs in the request's unit of work (`webui.request_work.work`). The JSON routes here
+are still a second JSON API beside `webui.api.definitions` (their answers: ``{"error": ...}``);
+folding them into it is pending.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from jinja2 import TemplateError
 from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from engine.errors import ConflictError, DefinitionError, LintIssue, NotFoundError
@@ -43,7 +48,7 @@ from workflows.views.diagrams import (
 
 from .auth import current_user
 from .forms import COMMENT_SUFFIX, DECISION_SUFFIX, decision_field, kind_of, map_rows
-from .services import get_services
+from .request_work import work
 from .tasks_pages import DECISIONS
 
 bp = Blueprint("diagrams", __name__)
@@ -96,12 +101,15 @@ def _json_body(schema: Schema) -> dict[str, Any]:
     return data
 
 
-def _require_editor(*, json: bool = False) -> None:
-    """Refuse (403) anyone who may not validate and deploy definitions."""
-    svc = get_services()
+def _require_editor(session: Session, *, json: bool = False) -> None:
+    """Refuse (403) anyone who may not validate and deploy definitions (the rule: `workflows.access`).
+
+    Args:
+        session: the request's unit of work.
+        json: answer the JSON routes' way ({error}) rather than with the error page.
+    """
     try:
-        with svc.db.unit_of_work(write=False) as session:
-            authorize(session, current_user().username, VALIDATE_DEFINITION)
+        authorize(session, current_user().username, VALIDATE_DEFINITION)
     except PermissionDenied as exc:
         abort(_error(403, str(exc)) if json else 403)
 
@@ -118,9 +126,8 @@ def _error(status: int, message: str, **extra: Any) -> Response:
 @bp.get("/engagements/<int:engagement_id>/diagram")
 def engagement_diagram(engagement_id: int) -> Response:
     """JSON: the engagement's BPMN and its done, active, at-risk and overdue element ids."""
-    svc = get_services()
     try:
-        with svc.db.unit_of_work(write=False) as session:
+        with work() as (session, svc):
             state = diagram_state(session, svc, engagement_id)
     except NotFoundError as exc:
         return _error(404, str(exc))
@@ -137,8 +144,7 @@ def definitions() -> str:
 
 
 def _definitions_page(error: str | None = None) -> str:
-    svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
+    with work() as (session, _svc):
         versions = list_versions(session)
     processes: dict[str, list[VersionSummary]] = {}
     for v in versions:
@@ -149,7 +155,8 @@ def _definitions_page(error: str | None = None) -> str:
 @bp.get("/definitions/new")
 def new_definition() -> BaseResponse | tuple[str, int]:
     """Open the editor on a new process id (a blank process unless it is deployed already)."""
-    _require_editor()
+    with work() as (session, _svc):
+        _require_editor(session)
     process_id = (request.args.get("process_id") or "").strip()
     try:
         check_process_id(process_id)
@@ -161,14 +168,10 @@ def new_definition() -> BaseResponse | tuple[str, int]:
 @bp.get("/definitions/<process_id>/versions/<int:version>")
 def definition_version(process_id: str, version: int) -> str:
     """One version: its diagram, note, and the engagements started on it."""
-    svc = get_services()
-    try:
-        with svc.db.unit_of_work(write=False) as session:
-            row = get_version(session, process_id, version)
-            engagements = engagements_on(session, row.id)
-            versions = list_versions(session, process_id)
-    except NotFoundError:
-        abort(404)
+    with work() as (session, _svc):  # an unknown version: NotFoundError, the 404 page
+        row = get_version(session, process_id, version)
+        engagements = engagements_on(session, row.id)
+        versions = list_versions(session, process_id)
     return render_template("definition_version.html", version=row, engagements=engagements, versions=versions)
 
 
@@ -176,17 +179,11 @@ def definition_version(process_id: str, version: int) -> str:
 def compare_definition(process_id: str) -> str:
     """Two versions side by side, what changed marked and listed (?a=older&b=newer; default: the
     latest two)."""
-    svc = get_services()
-    try:
-        old = request.args.get("a", type=int)
-        new = request.args.get("b", type=int)
-        with svc.db.unit_of_work(write=False) as session:
-            comparison = compare_versions(session, svc, process_id, old, new, actor=current_user().username)
-            versions = list_versions(session, process_id)
-    except NotFoundError:
-        abort(404)
-    except PermissionDenied:
-        abort(403)
+    old = request.args.get("a", type=int)
+    new = request.args.get("b", type=int)
+    with work() as (session, svc):  # NotFoundError, PermissionDenied: the error pages
+        comparison = compare_versions(session, svc, process_id, old, new, actor=current_user().username)
+        versions = list_versions(session, process_id)
     diff = comparison.diff
     marks = {kind: diff.ids(kind) for kind in (ADDED, CHANGED, REMOVED)}
     return render_template(
@@ -203,12 +200,8 @@ def compare_definition(process_id: str) -> str:
 @bp.get("/definitions/<process_id>/versions/<int:version>.bpmn")
 def definition_xml(process_id: str, version: int) -> Response:
     """The BPMN document of a version, as a download."""
-    svc = get_services()
-    try:
-        with svc.db.unit_of_work(write=False) as session:
-            xml = get_version(session, process_id, version).bpmn_xml
-    except NotFoundError:
-        abort(404)
+    with work() as (session, _svc):  # an unknown version: NotFoundError, the 404 page
+        xml = get_version(session, process_id, version).bpmn_xml
     name = f"{process_id}-v{version}.bpmn"
     return Response(
         xml,
@@ -223,13 +216,12 @@ def definition_xml(process_id: str, version: int) -> Response:
 @bp.get("/definitions/<process_id>/edit")
 def edit_definition(process_id: str) -> str:
     """The modeler on the latest version of a process (or a blank one)."""
-    _require_editor()
-    try:
-        check_process_id(process_id)
-    except ValueError:
-        abort(404)
-    svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
+    with work() as (session, svc):
+        _require_editor(session)
+        try:
+            check_process_id(process_id)
+        except ValueError:
+            abort(404)
         versions = list_versions(session, process_id)
     return render_template(
         "definition_edit.html",
@@ -242,10 +234,9 @@ def edit_definition(process_id: str) -> str:
 @bp.get("/definitions/<process_id>/source")
 def definition_source(process_id: str) -> Response:
     """JSON: what the editor opens (the latest version's XML, or a blank process)."""
-    _require_editor(json=True)
-    svc = get_services()
     try:
-        with svc.db.unit_of_work(write=False) as session:
+        with work() as (session, svc):
+            _require_editor(session, json=True)
             source = editor_source(session, svc, process_id)
             forms = editor_forms(session, svc, process_id, actor=current_user().username)
     except ValueError as exc:
@@ -258,10 +249,9 @@ def definition_source(process_id: str) -> Response:
 @bp.post("/definitions/validate")
 def validate_xml() -> Response:
     """JSON in {xml}; out {valid, issues: [{element_id, message, code}]}. Nothing is stored."""
-    _require_editor(json=True)
-    body = _json_body(ValidateBody())
-    svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
+    with work() as (session, svc):
+        _require_editor(session, json=True)
+        body = _json_body(ValidateBody())
         issues = validate_definition(
             session, svc, body["xml"], body.get("forms"), actor=current_user().username
         )
@@ -272,11 +262,10 @@ def validate_xml() -> Response:
 def deploy_xml() -> Response:
     """JSON in {xml, note}; 201 with the new version, 200 when identical to a deployed one,
     422 with the issues when refused (nothing stored), 409 when another deploy raced it."""
-    _require_editor(json=True)
-    body = _json_body(DeployBody())
-    svc = get_services()
     try:
-        with svc.db.unit_of_work() as session:
+        with work(write=True) as (session, svc):
+            _require_editor(session, json=True)
+            body = _json_body(DeployBody())
             row, created = deploy_definition(
                 session,
                 svc,
@@ -312,11 +301,10 @@ def deploy_xml() -> Response:
 def preview_form() -> Response:
     """JSON in {schema, approval}; out {valid, problems: [{path, message}], html}: the form as the
     task page shows it (the same template), or html null when the schema cannot be shown."""
-    _require_editor(json=True)
-    body = _json_body(PreviewBody())
-    schema: dict[str, Any] = body["schema"]
-    svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
+    with work() as (session, _svc):
+        _require_editor(session, json=True)
+        body = _json_body(PreviewBody())
+        schema: dict[str, Any] = body["schema"]
         problems = check_form(session, schema, actor=current_user().username, approval=body["approval"])
     html = None
     if not any(p.kind == "schema" for p in problems):

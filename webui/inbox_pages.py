@@ -9,7 +9,6 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from engine.errors import NotFoundError
 from engine.models import HumanTask
 from workflows.agency import STAGE_LABELS, STAGES
 from workflows.models import Engagement
@@ -20,6 +19,7 @@ from workflows.views.inbox import inbox as inbox_query
 from workflows.views.lists import my_tasks, pool_tasks
 
 from .auth import current_user
+from .request_work import current, work
 from .services import get_services
 
 bp = Blueprint("inbox", __name__)
@@ -83,13 +83,12 @@ def _end_of_week(now: datetime, calendar: BusinessCalendar) -> datetime:
 @bp.get("/inbox")
 def inbox() -> str:
     """My tasks, my lanes' unclaimed pool, what is overdue and what is due this week, filtered."""
-    svc = get_services()
     engagement = request.args.get("engagement", type=int)
     client = request.args.get("client", "").strip()
     stage = request.args.get("stage", "").strip()
     me = current_user().username
-    now = svc.runtime.clock()
-    with svc.db.unit_of_work(write=False) as session:
+    with work() as (session, svc):
+        now = svc.runtime.clock()
 
         def rows(found: list[tuple[HumanTask, Engagement]]) -> list[InboxRow]:
             made = [row_of(t, e, svc.calendar, now) for t, e in found]
@@ -126,8 +125,7 @@ def inbox() -> str:
 @bp.get("/notifications")
 def notifications() -> str:
     """My notifications, unread first."""
-    svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
+    with work() as (session, svc):
         notes = list_notifications(session, svc, user=current_user().username, include_read=True, limit=100)
     return render_template("notifications.html", notes=notes, labels=LABELS)
 
@@ -135,15 +133,12 @@ def notifications() -> str:
 @bp.post("/notifications/<int:notification_id>/read")
 def notification_read(notification_id: int) -> Response:
     """Mark one notification read, then follow its link (or back to the list)."""
-    svc = get_services()
     try:
-        with svc.db.unit_of_work() as session:
+        with work(write=True) as (session, svc):
             note = mark_read(session, svc, notification_id, user=current_user().username)
             link = note.link
-    except NotFoundError:
-        abort(404)
     except PermissionDenied:
-        abort(404)  # someone else's notification is none of this user's business
+        abort(404)  # someone else's notification is none of this user's business (unknown: 404 too)
     if request.form.get("follow") and link and link.startswith("/"):
         return redirect(link)
     return redirect(url_for("inbox.notifications"))
@@ -152,8 +147,7 @@ def notification_read(notification_id: int) -> Response:
 @bp.post("/notifications/read-all")
 def notifications_read_all() -> Response:
     """Mark every unread notification read."""
-    svc = get_services()
-    with svc.db.unit_of_work() as session:
+    with work(write=True) as (session, svc):
         marked = mark_all_read(session, svc, user=current_user().username)
     flash(f"Marked {marked} notification{'s' if marked != 1 else ''} read.", "ok")
     return redirect(url_for("inbox.notifications"))
@@ -166,5 +160,8 @@ def unread_badge() -> dict[str, Any]:
     if user is None or request.path.startswith("/api/"):
         return {"unread_notifications": 0}
     svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
+    ongoing = current()
+    if ongoing is not None:  # the request's (reading) unit of work
+        return {"unread_notifications": unread_count(ongoing.session, svc, user=user.username)}
+    with svc.db.unit_of_work(write=False) as session:  # after a write was committed, or public pages
         return {"unread_notifications": unread_count(session, svc, user=user.username)}

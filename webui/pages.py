@@ -1,4 +1,9 @@
-"""Pages: engagements (the board, starting one, one engagement with its stage, tasks and history)."""
+"""Pages: engagements (the board, starting one, one engagement with its stage, tasks and history).
+
+Views run in the request's unit of work (`webui.request_work.work`); a use case's refusal
+(PermissionDenied, NotFoundError...) goes on to the app's one error handler (`webui.api.setup`),
+which answers pages with the matching error page.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,13 @@ from workflows.engagements.effort import effort_totals
 from workflows.engagements.lifecycle import start_engagement as start_use_case
 from workflows.engagements.lifecycle import view_engagement
 from workflows.people.directory import directory
-from workflows.people.permissions import RULES, START_ENGAGEMENT, PermissionDenied
+from workflows.people.permissions import RULES, START_ENGAGEMENT
 from workflows.views.board import engagement_board
 from workflows.views.lists import list_engagements, list_open_tasks
 from workflows.views.timeline import engagement_timeline
 
 from .auth import current_user
+from .request_work import work
 from .services import get_services
 
 bp = Blueprint("pages", __name__)
@@ -27,9 +33,8 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 def index() -> str:
     """Engagements and the open tasks of both lanes."""
-    svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
-        me = current_user().username
+    me = current_user().username
+    with work() as (session, _svc):
         engagements = list_engagements(session, actor=me)
         tasks = {lane: list_open_tasks(session, actor=me, lane=lane) for lane in (AM_LANE, PM_LANE)}
     return render_template(
@@ -40,8 +45,7 @@ def index() -> str:
 @bp.get("/engagements")
 def engagements() -> str:
     """Every engagement with stage, AM, PM, SLA health and budget burn."""
-    svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
+    with work() as (session, svc):
         rows = engagement_board(session, svc, actor=current_user().username)
     return render_template(
         "engagements.html",
@@ -54,15 +58,14 @@ def engagements() -> str:
 
 
 def may_start() -> bool:
-    """Whether the current user's roles may start engagements (see `workflows.people.permissions.RULES`)."""
+    """Whether the current user's roles may start engagements (`workflows.people.permissions.RULES`)."""
     roles = RULES[START_ENGAGEMENT][0]
     return roles is None or current_user().has_role(*roles)
 
 
 def _start_form(values: dict[str, str], error: str | None = None, status: int = 200) -> tuple[str, int]:
-    svc = get_services()
     me = current_user().username
-    with svc.db.unit_of_work(write=False) as session:
+    with work() as (session, svc):
         definitions = sorted({d.process_id for d in list_definitions(session, svc, actor=me)})
         ams = [u.username for u in directory(session, actor=me, role=ACCOUNT_MANAGER)]
         pms = [u.username for u in directory(session, actor=me, role=PROJECT_MANAGER)]
@@ -91,9 +94,8 @@ def start_engagement() -> Response | tuple[str, int]:
         return _start_form(form, "the budget alert ratio is a number such as 0.9", 422)
     if not form.get("client") or not form.get("name"):
         return _start_form(form, "give the client and the engagement a name", 422)
-    svc = get_services()
     try:
-        with svc.db.unit_of_work() as session:
+        with work(write=True) as (session, svc):
             engagement = start_use_case(
                 session,
                 svc,
@@ -106,9 +108,7 @@ def start_engagement() -> Response | tuple[str, int]:
                 project_manager=form.get("project_manager") or None,
             )
             engagement_id = engagement.id
-    except PermissionDenied:
-        abort(403)
-    except (ValueError, NotFoundError) as exc:
+    except (ValueError, NotFoundError) as exc:  # kept: the form comes back as typed
         return _start_form(form, str(exc), 422)
     flash(f"Started {form['client']} — {form['name']}.", "ok")
     return redirect(url_for("pages.engagement", engagement_id=engagement_id))
@@ -117,14 +117,10 @@ def start_engagement() -> Response | tuple[str, int]:
 @bp.get("/engagements/<int:engagement_id>")
 def engagement(engagement_id: int) -> str:
     """One engagement: stage bar, open tasks, history."""
-    svc = get_services()
-    try:
-        with svc.db.unit_of_work(write=False) as session:
-            view = view_engagement(session, svc, engagement_id)
-            effort = effort_totals(session, engagement_id)
-            timeline = engagement_timeline(session, svc, engagement_id)
-    except NotFoundError:
-        abort(404)
+    with work() as (session, svc):  # an unknown engagement: NotFoundError, the 404 page
+        view = view_engagement(session, svc, engagement_id)
+        effort = effort_totals(session, engagement_id)
+        timeline = engagement_timeline(session, svc, engagement_id)
     lanes: dict[str, float] = {}
     for total in effort:
         lanes[total.lane or "no lane"] = lanes.get(total.lane or "no lane", 0.0) + total.hours
@@ -148,7 +144,7 @@ def _amount(value: object) -> float | None:
 
 @bp.get("/healthz")
 def healthz() -> dict[str, str]:
-    """Liveness: the database answers."""
+    """Liveness: the database answers (a public route: no request unit of work, its own)."""
     svc = get_services()
     with svc.db.unit_of_work(write=False) as session:
         session.execute(text("SELECT 1"))

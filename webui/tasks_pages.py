@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from engine.definitions import element_id
-from engine.errors import ConflictError, FormValidationError, NotFoundError, TaskNotReadyError
+from engine.errors import ConflictError, FormValidationError, NotFoundError
 from workflows.agency import STAGE_LABELS, STAGES, is_true
 from workflows.engagements.effort import MAX_HOURS_PER_ENTRY, MAX_NOTE, log_effort
 from workflows.engagements.lifecycle import view_engagement
@@ -18,10 +18,11 @@ from workflows.people.permissions import PermissionDenied
 from workflows.services import Services
 from workflows.views.inbox import TaskDetail, task_detail
 
+from .api.problems import for_domain_error
 from .auth import current_user
 from .forms import COMMENT_SUFFIX, decision_field, instructions_html, kind_of, map_rows, read_form
 from .inbox_pages import SLA_LABELS, row_of
-from .services import get_services
+from .request_work import work
 
 bp = Blueprint("task_pages", __name__)
 TASK = "/engagements/<int:engagement_id>/tasks/<task_id>"
@@ -55,15 +56,11 @@ def _render(
     status: int = 200,
     acting: tuple[str | None, str | None] = (None, None),
 ) -> tuple[str, int]:
-    svc = get_services()
     me = current_user().username
-    try:
-        with svc.db.unit_of_work(write=False) as session:
-            detail = task_detail(session, svc, engagement_id, task_id, actor=me)
-            view = view_engagement(session, svc, engagement_id)
-            instructions = instructions_of(svc, detail, view.instance.definition_id, session)
-    except NotFoundError:
-        abort(404)
+    with work() as (session, svc):  # an unknown task: NotFoundError, the 404 page
+        detail = task_detail(session, svc, engagement_id, task_id, actor=me)
+        view = view_engagement(session, svc, engagement_id)
+        instructions = instructions_of(svc, detail, view.instance.definition_id, session)
     task = detail.task
     schema = detail.form_schema
     decision = decision_field(schema) if is_true(task.properties or {}, "approval") else None
@@ -104,55 +101,48 @@ def task(engagement_id: int, task_id: str) -> tuple[str, int]:
 
 @bp.post(TASK + "/complete")
 def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
-    """Complete the task with the posted form; invalid input comes back with its errors, kept."""
-    svc = get_services()
-    with svc.db.unit_of_work(write=False) as session:
-        try:
-            schema = task_detail(
-                session, svc, engagement_id, task_id, actor=current_user().username
-            ).form_schema
-        except NotFoundError:
-            abort(404)
-    data = read_form(schema, request.form)
+    """Complete the task with the posted form; invalid input comes back with its errors, kept.
+
+    One unit of work: the form's schema is read and the task completed in it. A refusal rolls it
+    back and the page comes back with what was typed (see `_refused`).
+    """
     # an ops lead or admin may complete the step for the person holding it, saying why
     on_behalf_of = request.form.get(ON_BEHALF) or None
     reason = request.form.get(REASON, "").strip() or None
-    if on_behalf_of is not None and reason is None:
-        return _render(
-            engagement_id,
-            task_id,
-            values=data,
-            errors={REASON: [f"say why you complete this for {on_behalf_of}"]},
-            status=422,
-            acting=(on_behalf_of, reason),
-        )
+    acting = (on_behalf_of, reason)
+    data: dict[str, Any] = {}
+    read = False  # the form was read: a refusal from here on shows it again
     try:
-        with svc.db.unit_of_work() as session:
+        with work(write=True) as (session, svc):
+            me = current_user().username
+            schema = task_detail(session, svc, engagement_id, task_id, actor=me).form_schema
+            data, read = read_form(schema, request.form), True
+            if on_behalf_of is not None and reason is None:
+                raise _MissingReason(f"say why you complete this for {on_behalf_of}")
             result = complete_task(
                 session,
                 svc,
                 engagement_id,
                 task_id,
                 data,
-                actor=current_user().username,
+                actor=me,
                 on_behalf_of=on_behalf_of,
                 reason=reason,
                 expected_version=request.form.get("version") or None,
             )
+    except _MissingReason as exc:
+        return _render(
+            engagement_id, task_id, values=data, errors={REASON: [str(exc)]}, status=422, acting=acting
+        )
     except FormValidationError as exc:
         errors: dict[str, list[str]] = {}
         for error in exc.errors:
             errors.setdefault(error.path, []).append(error.message)
-        return _render(
-            engagement_id, task_id, values=data, errors=errors, status=422, acting=(on_behalf_of, reason)
-        )
-    except StaleVersion:
-        flash("The engagement moved on while you were editing: check the task and submit again.", "error")
-        return _render(engagement_id, task_id, values=data, status=409, acting=(on_behalf_of, reason))
-    except (PermissionDenied, TaskNotReadyError, ConflictError, NotFoundError) as exc:
-        flash(str(exc), "error")
-        status = 403 if isinstance(exc, PermissionDenied) else 404 if isinstance(exc, NotFoundError) else 409
-        return _render(engagement_id, task_id, values=data, status=status, acting=(on_behalf_of, reason))
+        return _render(engagement_id, task_id, values=data, errors=errors, status=422, acting=acting)
+    except (PermissionDenied, ConflictError, NotFoundError) as exc:
+        if not read:  # refused before the form was read (no such task): the error page
+            raise
+        return _refused(exc, engagement_id, task_id, values=data, acting=acting)
     title = request.form.get("title", "The task")
     ended = f" The engagement is {result.status}." if result.status != "running" else ""
     done_for = f" for {on_behalf_of}" if on_behalf_of else ""
@@ -160,22 +150,45 @@ def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
     return redirect(url_for("inbox.inbox"))
 
 
+class _MissingReason(Exception):
+    """Completing for someone else without saying why (checked before anything is written)."""
+
+
+def _refused(
+    exc: Exception,
+    engagement_id: int,
+    task_id: str,
+    *,
+    values: dict[str, Any] | None = None,
+    acting: tuple[str | None, str | None] = (None, None),
+) -> tuple[str, int]:
+    """The task page again after a use case refused, what was typed kept, the refusal flashed.
+
+    The status is the API's for the same error (`webui.api.problems.for_domain_error`): 403 not
+    allowed, 404 gone, 409 taken or done meanwhile, 412 the engagement moved on.
+    """
+    if isinstance(exc, StaleVersion):
+        flash("The engagement moved on while you were editing: check the task and submit again.", "error")
+        status = 409
+    else:
+        flash(str(exc), "error")
+        response = for_domain_error(exc)
+        status = response.status_code if response is not None else 500
+    return _render(engagement_id, task_id, values=values, status=status, acting=acting)
+
+
 def _act(engagement_id: int, task_id: str, action: str) -> Response | tuple[str, int]:
-    svc = get_services()
     me = current_user().username
     try:
-        with svc.db.unit_of_work() as session:
+        with work(write=True) as (session, svc):
             if action == "claim":
                 claim_task(session, svc, engagement_id, task_id, actor=me)
                 flash("You claimed this task: it is yours to work on.", "ok")
             else:
                 unclaim_task(session, svc, engagement_id, task_id, actor=me)
                 flash("You released this task back to its lane.", "ok")
-    except NotFoundError:
-        abort(404)
-    except (PermissionDenied, TaskNotReadyError, ConflictError) as exc:
-        flash(str(exc), "error")
-        return _render(engagement_id, task_id, status=403 if isinstance(exc, PermissionDenied) else 409)
+    except (PermissionDenied, ConflictError) as exc:  # NotFoundError: the 404 page
+        return _refused(exc, engagement_id, task_id)
     return redirect(url_for("task_pages.task", engagement_id=engagement_id, task_id=task_id))
 
 
@@ -194,7 +207,6 @@ def unclaim(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
 @bp.post(TASK + "/effort")
 def effort(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
     """Log hours worked on the task."""
-    svc = get_services()
     raw = request.form.get("hours", "").strip()
     try:
         hours = float(raw)
@@ -203,7 +215,7 @@ def effort(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
             engagement_id, task_id, errors={"effort/hours": ["enter the hours as a number"]}, status=422
         )
     try:
-        with svc.db.unit_of_work() as session:
+        with work(write=True) as (session, svc):
             log_effort(
                 session,
                 svc,
@@ -213,11 +225,8 @@ def effort(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
                 actor=current_user().username,
                 note=request.form.get("note", "").strip(),
             )
-    except NotFoundError:
-        abort(404)
-    except PermissionDenied as exc:
-        flash(str(exc), "error")
-        return _render(engagement_id, task_id, status=403)
+    except PermissionDenied as exc:  # NotFoundError: the 404 page
+        return _refused(exc, engagement_id, task_id)
     except ValueError as exc:
         return _render(engagement_id, task_id, errors={"effort/hours": [str(exc)]}, status=422)
     flash(f"Logged {raw} h.", "ok")

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
 from workflows.engagements.versions import StaleVersion
-from workflows.services import Services
 from workflows.views.inbox import MAX_PAGE, MAX_PER_PAGE
 
-from .. import request_work
 from ..auth import current_user
-from ..services import get_services
+from ..request_work import work
 from .problems import MEDIA_TYPE, PROBLEM_TYPES, ProblemSchema
+
+__all__ = ["work"]  # the request's unit of work (`webui.request_work.work`), shared with the pages
 
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -36,26 +34,6 @@ class IdConverter(IntegerConverter):
 def id_parameter_schema(converter: IdConverter) -> dict[str, Any]:
     """How an `IdConverter` path parameter appears in the OpenAPI document."""
     return {"type": "integer", "minimum": 0, "maximum": converter.max}
-
-
-@contextmanager
-def work(*, write: bool = False) -> Iterator[tuple[Session, Services]]:
-    """The request's unit of work (see `webui.request_work`), with the services.
-
-    A normal end of the block commits the changes; an exception rolls them back.
-    """
-    services = get_services()
-    ongoing = request_work.current()
-    if ongoing is None:
-        raise RuntimeError("an API view runs in its request's unit of work; none is open")
-    if write and not ongoing.write:
-        raise RuntimeError(f"a {request.method} request may not change anything")
-    try:
-        yield ongoing.session, services
-    except BaseException as exc:
-        ongoing.finish(exc)
-        raise
-    ongoing.finish()
 
 
 def actor() -> str:

@@ -6,7 +6,7 @@
  * for an approval step, the decision vocabulary; its problems are listed above the preview.
  *
  * Forms live here by file name (loaded with the source: the forms folder overlaid by the latest
- * version's own) and travel with validate and deploy: window.batonFormEditor.payload().
+ * version's own) and travel with validate and deploy: window.Baton.formEditor.payload().
  * JSON that does not parse is kept as typed, shown as an error, and blocks the deploy.
  */
 (function () {
@@ -82,20 +82,13 @@
     while (forms[name]) { name = base + "_" + n++ + ".schema.json"; }
     var schema = blankForm(bo.name || bo.id);
     forms[name] = { schema: schema, text: JSON.stringify(schema, null, 2), error: null };
-    window.batonSetProperty(element, FORM_PROPERTY, name);
+    window.Baton.setProperty(element, FORM_PROPERTY, name);
     return name;
   }
 
   // -- the drawer ---------------------------------------------------------------------------
 
-  function propertiesOf(bo) {
-    var result = {};
-    var ext = bo.extensionElements;
-    ((ext && ext.values) || []).forEach(function (v) {
-      (v.$children || []).forEach(function (p) { if (p.name) { result[p.name] = p.value || ""; } });
-    });
-    return result;
-  }
+  var propertiesOf = window.Baton.propertiesOf; // common.js
 
   function isApproval() {
     return current && (propertiesOf(current.element.businessObject).approval || "").toLowerCase() === "true";
@@ -378,20 +371,10 @@
     if (!form || form.error) { return; }
     var mine = ++sequence;
     preview.classList.add("loading");
-    fetch(root.dataset.previewUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "X-CSRFToken": (document.querySelector('meta[name="csrf-token"]') || {}).content || ""
-      },
-      body: JSON.stringify({ schema: form.schema, approval: isApproval() })
-    }).then(function (r) {
-      return r.json().then(function (data) {
-        if (!r.ok) { throw new Error(data.error || "HTTP " + r.status); }
-        return data;
-      });
+    window.Baton.postJson(root.dataset.previewUrl, { schema: form.schema, approval: isApproval() }).then(function (answer) {
+      var data = answer.data;
+      if (answer.status >= 400) { throw new Error(data.detail || data.error || "HTTP " + answer.status); }
+      return data;
     }).then(function (data) {
       if (mine !== sequence) { return; } // a newer preview is on its way
       showProblems(data.problems);
@@ -412,5 +395,5 @@
   root.addEventListener("baton:forms", function (event) { load(event.detail); });
   modeler.on("import.done", function () { if (current) { close(); } }); // another diagram was opened
 
-  window.batonFormEditor = { open: open, close: close, names: names, payload: payload, newForm: newForm };
+  window.Baton.formEditor = { open: open, close: close, names: names, payload: payload, newForm: newForm };
 })();

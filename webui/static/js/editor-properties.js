@@ -12,22 +12,12 @@
   if (!modeler || !panel) { return; }
   var vocabulary = JSON.parse(document.getElementById("editor-vocabulary").textContent);
   var NS = "http://spiffworkflow.org/bpmn/schema/1.0/core";
-  var PROPERTIES = "spiffworkflow:properties", PROPERTY = "spiffworkflow:property";
+  var PROPERTIES = window.Baton.PROPERTIES, PROPERTY = window.Baton.PROPERTY;
   var moddle = modeler.get("moddle");
   var modeling = modeler.get("modeling");
   var current = null;
 
-  function propertiesOf(bo) {
-    var result = {};
-    var ext = bo.extensionElements;
-    ((ext && ext.values) || []).forEach(function (v) {
-      if (v.$type !== PROPERTIES) { return; }
-      (v.$children || []).forEach(function (p) {
-        if (p.$type === PROPERTY && p.name) { result[p.name] = p.value || ""; }
-      });
-    });
-    return result;
-  }
+  var propertiesOf = window.Baton.propertiesOf; // common.js
 
   /* A new extensionElements with one property set (or removed when value is ""). */
   function setProperty(element, key, value) {
@@ -131,7 +121,7 @@
     sla.placeholder = "e.g. 4bh or 2bd";
     panel.appendChild(field("SLA", bind(sla, element, "sla"), "Business hours (bh) or days (bd) to finish the step."));
     var formKey = "formJsonSchemaFilename";
-    var formEditor = window.batonFormEditor;
+    var formEditor = window.Baton.formEditor;
     var formNames = formEditor && formEditor.names().length ? formEditor.names() : vocabulary.forms;
     panel.appendChild(field("Form", bind(select("form", formNames, props[formKey], "— no form —"), element, formKey),
       "The JSON Schema staff fill in; it travels with the version."));
@@ -157,7 +147,7 @@
     }
   }
 
-  window.batonSetProperty = setProperty; // the form editor sets a step's form the same way
+  window.Baton.setProperty = setProperty; // the form editor sets a step's form the same way
 
   modeler.on("selection.changed", function (event) {
     var selection = event.newSelection || [];

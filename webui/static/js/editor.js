@@ -29,7 +29,7 @@
 
   /* The edited forms (file name -> JSON Schema) that travel with validate and deploy. */
   function formsBody(body) {
-    if (window.batonFormEditor) { body.forms = window.batonFormEditor.payload(); } // throws on broken JSON
+    if (window.Baton.formEditor) { body.forms = window.Baton.formEditor.payload(); } // throws on broken JSON
     return body;
   }
 
@@ -76,22 +76,7 @@
     return modeler.saveXML({ format: true }).then(function (r) { return r.xml; });
   }
 
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        // the session's CSRF token (base.html puts it in a meta tag)
-        "X-CSRFToken": (document.querySelector('meta[name="csrf-token"]') || {}).content || ""
-      },
-      body: JSON.stringify(body)
-    }).then(function (r) {
-      return r.json().catch(function () { return { error: "HTTP " + r.status }; })
-        .then(function (data) { return { status: r.status, data: data }; });
-    });
-  }
+  var post = window.Baton.postJson; // common.js: the JSON POST with the CSRF header
 
   // -- issues: a list beside the diagram, and the elements they name outlined in red ----------
 
