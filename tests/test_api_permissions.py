@@ -21,7 +21,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from tests.api_support import ROOT, csrf_from, make_app, start, token_for
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 from workflows.demo.seed import seed_users
 from workflows.engagements.tasks import claim_task
 from workflows.models import Notification

@@ -10,7 +10,7 @@ from flask import Flask
 
 from tests.api_support import Caller, caller, make_app, problem_of, start
 from tests.conftest import FakeClock
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 from workflows.people.covers import add_cover
 from workflows.services import Services
 

@@ -19,7 +19,7 @@ from engine.models import HumanTask
 from tests.conftest import open_engagement
 from tests.test_definition_registry import FORMS, variant, with_form
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 from workflows.engagements.lifecycle import view_engagement
 from workflows.engagements.tasks import complete_task
 from workflows.people.permissions import PermissionDenied

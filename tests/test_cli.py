@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = ROOT / "definitions"

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from tests.test_cli import Baton, err, ok, started_engagement
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 
 
 @pytest.fixture

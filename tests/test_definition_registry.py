@@ -21,7 +21,7 @@ from engine.definitions import read_forms_dir
 from engine.errors import DefinitionError, FormValidationError, LintIssue
 from engine.models import DefinitionVersion, HumanTask, WorkflowInstance
 from workflows.definitions.catalog import deploy_file
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 from workflows.engagements.lifecycle import start_engagement
 from workflows.engagements.tasks import complete_task
 from workflows.services import Services

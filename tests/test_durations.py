@@ -23,7 +23,7 @@ from cli.main import cli
 from engine.models import HumanTask
 from tests.conftest import FakeClock, open_engagement
 from tests.test_cli import CLI_ENV, DEFINITIONS, Baton, ok
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 from workflows.engagements.lifecycle import get_engagement
 from workflows.engagements.tasks import claim_task, complete_task, unclaim_task
 from workflows.report_flow import handoff_report

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine.models import Event, HumanTask
 from engine.timers import TimerWorker
 from tests.conftest import FakeClock, open_engagement
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 from workflows.engagements.lifecycle import view_engagement
 from workflows.engagements.tasks import complete_task
 from workflows.notify.notifications import list_notifications

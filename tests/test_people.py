@@ -21,7 +21,7 @@ from tests.conftest import FakeClock
 from tests.test_definition_registry import DEFINITIONS, FORMS, PM_ROLE_DECLARED, variant
 from workflows.agency import AM_LANE, lanes_of
 from workflows.bootstrap import build_services
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 from workflows.engagements.lifecycle import change_team, start_engagement, view_engagement
 from workflows.engagements.tasks import claim_task, complete_task, reassign_task, unclaim_task
 from workflows.people.covers import add_cover

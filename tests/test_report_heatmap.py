@@ -43,7 +43,7 @@ from tests.conftest import FakeClock
 from tests.test_reports import _open
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.definitions.catalog import deploy_definition
-from workflows.demo.seed import samples as S
+from workflows.demo import samples as S
 from workflows.engagements.effort import log_effort
 from workflows.engagements.lifecycle import start_engagement
 from workflows.engagements.tasks import complete_task

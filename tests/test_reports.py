@@ -41,7 +41,7 @@ from tests.conftest import FakeClock
 from tests.test_cli import Baton, err, ok
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.definitions.catalog import deploy_file
-from workflows.demo.seed import samples as stories
+from workflows.demo import samples as stories
 from workflows.engagements.effort import log_effort
 from workflows.engagements.lifecycle import get_engagement, start_engagement
 from workflows.engagements.tasks import complete_task

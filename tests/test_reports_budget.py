@@ -34,7 +34,7 @@ from tests.test_reports import TEAM, WALK, _open, _start
 from tests.test_reports_pages import charts_of
 from tests.test_reports_pages import logged_in as reports_client
 from workflows.agency import AM_LANE, PM_LANE
-from workflows.demo.seed import samples as S
+from workflows.demo import samples as S
 from workflows.engagements.effort import log_effort
 from workflows.engagements.lifecycle import get_engagement
 from workflows.engagements.tasks import complete_task

@@ -9,7 +9,7 @@ from flask import Flask
 from tests.api_support import make_app
 from tests.conftest import FakeClock, open_engagement
 from tests.test_diagrams import logged_in
-from workflows.demo.seed import samples as S
+from workflows.demo import samples as S
 from workflows.engagements.tasks import complete_task
 from workflows.services import Services
 from workflows.views.timeline import engagement_timeline
