@@ -207,7 +207,7 @@ def test_a_missing_malformed_unknown_or_revoked_token_gets_401(app: Flask, deplo
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     with deployed.db.unit_of_work() as session:
         token_id = session.scalars(select(ApiToken.id)).one()
-        revoke_token(session, deployed, token_id)
+        revoke_token(session, deployed, token_id, actor="pete")
     problem_of(client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}), 401)
 
 

@@ -94,7 +94,7 @@ def start_fast_track(services: Services, name: str) -> tuple[int, int]:
     """Start a fast-track job; return (engagement id, instance id)."""
     with services.db.unit_of_work() as session:
         engagement = start_engagement(
-            session, services, client="Acme", name=name, process_id=stories.FAST_TRACK, actor="ops"
+            session, services, client="Acme", name=name, process_id=stories.FAST_TRACK, actor="olga"
         )
         return engagement.id, engagement.instance_id
 
