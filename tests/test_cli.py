@@ -348,7 +348,7 @@ def test_deploying_a_changed_definition_makes_a_new_version(initialised: Baton, 
     listing = ok(initialised("definitions", "list"))
     rows = re.findall(r"│\s+(engagement|fast_track)\s+│\s+(\d+)\s+│", listing)
     assert rows == [("engagement", "1"), ("fast_track", "2"), ("fast_track", "1")]
-    assert "slower QC" in listing and "ops" in listing
+    assert "slower QC" in listing and "olga" in listing  # the deployer: a real ops lead
 
 
 # -- the installed console script ----------------------------------------------------------------

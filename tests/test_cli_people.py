@@ -49,7 +49,8 @@ def test_users_hold_several_roles_and_bad_input_is_refused(agency: Baton) -> Non
         "there is already a user 'max'",
     )
     refused(
-        agency("users", "add", "Bad Name", "--role", "admin", "--name", "X", "--as", "max"), "is not a username"
+        agency("users", "add", "Bad Name", "--role", "admin", "--name", "X", "--as", "max"),
+        "is not a username",
     )
     refused(
         agency("users", "add", "eve", "--role", "admin", "--name", "Eve", "--email", "nope", "--as", "max"),
