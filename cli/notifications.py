@@ -31,13 +31,12 @@ def notifications(ctx: click.Context, user: str | None, include_read: bool, page
     with unit_of_work(ctx, write=False) as session:
         rows = list_notifications(
             session,
-            services,
             user=user or "",
             include_read=include_read,
             limit=per_page,
             offset=(page - 1) * per_page,
         )
-        unread = unread_count(session, services, user=user or "")
+        unread = unread_count(session, user=user or "")
         table = Table("id", "", "when", "what", "task", "engagement", "message", "link")
         for note in rows:
             engagement = note.engagement

@@ -96,9 +96,8 @@ def users_list(ctx: click.Context, role: str | None, actor: str | None) -> None:
 @handle_errors
 def users_deactivate(ctx: click.Context, username: str, actor: str | None) -> None:
     """Deactivate a user: they can no longer act, and get no new task."""
-    services = _services(ctx)
     with unit_of_work(ctx) as session:
-        update_user(session, services, username, actor=actor, active=False)
+        update_user(session, username, actor=actor, active=False)
     console.print(f"deactivated {_e(username)}")
 
 
@@ -111,9 +110,8 @@ def users_deactivate(ctx: click.Context, username: str, actor: str | None) -> No
 @handle_errors
 def users_lead(ctx: click.Context, username: str, role: str, lead: bool, actor: str | None) -> None:
     """Make USERNAME a lead of ROLE: overdue tasks of the role's lanes escalate to them."""
-    services = _services(ctx)
     with unit_of_work(ctx) as session:
-        set_lead(session, services, username, role, lead=lead, actor=actor or "")
+        set_lead(session, username, role, lead=lead, actor=actor or "")
     verb = "now leads" if lead else "no longer leads"
     console.print(f"{_e(username)} {verb} the {role.replace('_', ' ')}s")
 
@@ -130,9 +128,8 @@ def users_lead(ctx: click.Context, username: str, role: str, lead: bool, actor: 
 @handle_errors
 def users_password(ctx: click.Context, username: str, password: str, actor: str | None) -> None:
     """Set USERNAME's password for logging in to the web pages (their open sessions end)."""
-    services = _services(ctx)
     with unit_of_work(ctx) as session:
-        change_password(session, services, username, password, actor=actor)
+        change_password(session, username, password, actor=actor)
     console.print(f"password set for {_e(username)}")
 
 

@@ -112,9 +112,9 @@ def test_a_large_change_order_needs_leadership_and_the_am(deployed: Services) ->
 def test_leadership_finds_its_approval_in_its_pool_and_the_am_in_her_own_inbox(deployed: Services) -> None:
     engagement_id = over_budget(deployed)
     with deployed.db.unit_of_work(write=False) as session:
-        lee_pool = [(t.bpmn_id, t.candidate_group) for t, _ in pool_tasks(session, deployed, "lee")]
+        lee_pool = [(t.bpmn_id, t.candidate_group) for t, _ in pool_tasks(session, "lee")]
         ana_mine = [t.bpmn_id for t, _ in my_tasks(session, deployed, "ana")]
-        pete_pool = [t.bpmn_id for t, _ in pool_tasks(session, deployed, "pete")]
+        pete_pool = [t.bpmn_id for t, _ in pool_tasks(session, "pete")]
     assert lee_pool == [("approve_change_order", "leadership")]
     assert ana_mine == ["approve_change_order"]
     assert "approve_change_order" not in pete_pool  # not a PM's decision

@@ -152,7 +152,7 @@ def test_a_new_password_or_deactivation_ends_open_sessions(client: FlaskClient, 
     log_in(client, "ana", "another long password")
     assert client.get("/").status_code == 200
     with deployed.db.unit_of_work() as session:
-        update_user(session, deployed, "ana", actor="adam", active=False)
+        update_user(session, "ana", actor="adam", active=False)
     assert client.get("/").status_code == 302
     assert log_in(client, "ana", "another long password").status_code == 401
 
@@ -214,7 +214,7 @@ def test_a_missing_malformed_unknown_or_revoked_token_gets_401(app: Flask, deplo
 def test_a_token_stops_working_when_its_user_is_deactivated(app: Flask, deployed: Services) -> None:
     secret = token_for(deployed, "pete")
     with deployed.db.unit_of_work() as session:
-        update_user(session, deployed, "pete", actor="adam", active=False)
+        update_user(session, "pete", actor="adam", active=False)
     problem_of(app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}), 401)
 
 

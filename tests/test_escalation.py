@@ -67,7 +67,7 @@ def test_a_late_signoff_breaches_and_the_am_is_told_to_chase_the_client(
     assert escalation.bpmn_id == "scope_signoff" and set(escalation.detail["notified"]) == {"ana", "alex"}
     with deployed.db.unit_of_work(write=False) as session:
         for person in ("ana", "alex"):
-            kinds_told = [n.kind for n in list_notifications(session, deployed, user=person)]
+            kinds_told = [n.kind for n in list_notifications(session, user=person)]
             assert "breached" in kinds_told, (person, kinds_told)
 
     # the AM chases; the client then signs off and the engagement moves on to the brief

@@ -27,19 +27,19 @@ def test_the_demo_agency_has_an_am_lead_and_a_pm_lead(deployed: Services) -> Non
 def test_only_ops_leads_and_admins_name_leads_among_those_holding_the_role(deployed: Services) -> None:
     with deployed.db.unit_of_work() as session:
         with pytest.raises(PermissionDenied, match="ana may not name the leads of a role"):
-            set_lead(session, deployed, "ana", "account_manager", actor="ana")
+            set_lead(session, "ana", "account_manager", actor="ana")
         with pytest.raises(ValueError, match="pete does not hold the role account_manager"):
-            set_lead(session, deployed, "pete", "account_manager", actor="olga")
+            set_lead(session, "pete", "account_manager", actor="olga")
         with pytest.raises(ValueError, match="unknown role 'boss'"):
-            set_lead(session, deployed, "pete", "boss", actor="adam")
+            set_lead(session, "pete", "boss", actor="adam")
         with pytest.raises(NotFoundError, match="no user 'nobody'"):
-            set_lead(session, deployed, "nobody", "account_manager", actor="olga")
+            set_lead(session, "nobody", "account_manager", actor="olga")
 
-        set_lead(session, deployed, "ana", "account_manager", actor="adam")  # an admin may
+        set_lead(session, "ana", "account_manager", actor="adam")  # an admin may
         assert lane_leads(session, "account_manager") == ["alex", "ana"]
-        set_lead(session, deployed, "alex", "account_manager", lead=False, actor="olga")
+        set_lead(session, "alex", "account_manager", lead=False, actor="olga")
         assert lane_leads(session, "account_manager") == ["ana"]
-        update_user(session, deployed, "ana", actor="adam", active=False)  # an inactive lead leads nothing
+        update_user(session, "ana", actor="adam", active=False)  # an inactive lead leads nothing
         assert lane_leads(session, "account_manager") == ["olga"]
 
 

@@ -79,13 +79,13 @@ def play_until(services: Services, engagement_id: int, task: str, story: str = "
 def inbox(services: Services, user: str) -> list[tuple[str, str, str]]:
     """Everything `user` was told, oldest first: (kind, task title, message)."""
     with services.db.unit_of_work(write=False) as session:
-        notes = list_notifications(session, services, user=user, include_read=True, limit=200)
+        notes = list_notifications(session, user=user, include_read=True, limit=200)
     return [(n.kind, n.title, n.message) for n in sorted(notes, key=lambda n: n.id)]
 
 
 def notes_of(services: Services, user: str) -> list[Notification]:
     with services.db.unit_of_work(write=False) as session:
-        return sorted(list_notifications(session, services, user=user, include_read=True), key=lambda n: n.id)
+        return sorted(list_notifications(session, user=user, include_read=True), key=lambda n: n.id)
 
 
 def open_task(services: Services, instance_id: int, bpmn_id: str) -> HumanTask:
@@ -268,7 +268,7 @@ def test_a_breach_tells_the_holder_and_the_am_lead_and_logs_the_escalation(deplo
 
 def test_a_role_without_a_lead_escalates_to_the_ops_leads(deployed: Services) -> None:
     with deployed.db.unit_of_work() as session:
-        set_lead(session, deployed, "alex", "account_manager", lead=False, actor="olga")
+        set_lead(session, "alex", "account_manager", lead=False, actor="olga")
         assert lane_leads(session, "account_manager") == ["olga"]  # the ops leads stand in
     engagement = start(deployed)
     task = open_task(deployed, engagement.instance_id, "pitch_prepare")
@@ -321,17 +321,17 @@ def test_people_read_their_own_notifications_and_nobody_elses(deployed: Services
     for client in ("Acme", "Globex", "Initech"):
         start(deployed, client=client)
     with deployed.db.unit_of_work() as session:
-        assert unread_count(session, deployed, user="ana") == 3
-        newest = list_notifications(session, deployed, user="ana", limit=2)
-        rest = list_notifications(session, deployed, user="ana", limit=2, offset=2)
+        assert unread_count(session, user="ana") == 3
+        newest = list_notifications(session, user="ana", limit=2)
+        rest = list_notifications(session, user="ana", limit=2, offset=2)
         assert [n.engagement.client for n in newest + rest if n.engagement] == ["Initech", "Globex", "Acme"]
 
         read = mark_read(session, deployed, newest[0].id, user="ana")
         assert read.read_at == fake_clock(deployed).now
         assert mark_read(session, deployed, newest[0].id, user="ana").read_at == read.read_at  # no change
-        assert unread_count(session, deployed, user="ana") == 2
-        assert len(list_notifications(session, deployed, user="ana")) == 2  # unread only
-        everything = list_notifications(session, deployed, user="ana", include_read=True)
+        assert unread_count(session, user="ana") == 2
+        assert len(list_notifications(session, user="ana")) == 2  # unread only
+        everything = list_notifications(session, user="ana", include_read=True)
         assert [n.id for n in everything][-1] == newest[0].id  # unread first, the read one last
 
         with pytest.raises(PermissionDenied, match="is not pete's"):
@@ -339,14 +339,14 @@ def test_people_read_their_own_notifications_and_nobody_elses(deployed: Services
         with pytest.raises(NotFoundError, match="no notification 999"):
             mark_read(session, deployed, 999, user="ana")
         with pytest.raises(PermissionDenied, match="'mallory' is not a Baton user"):
-            list_notifications(session, deployed, user="mallory")
+            list_notifications(session, user="mallory")
         with pytest.raises(ValueError, match="a page holds 1 to 200"):
-            list_notifications(session, deployed, user="ana", limit=0)
+            list_notifications(session, user="ana", limit=0)
 
         assert mark_all_read(session, deployed, user="pete") == 0  # pete's own: none
-        assert unread_count(session, deployed, user="ana") == 2
+        assert unread_count(session, user="ana") == 2
         assert mark_all_read(session, deployed, user="ana") == 2
-        assert unread_count(session, deployed, user="ana") == 0
+        assert unread_count(session, user="ana") == 0
 
 
 # -- by e-mail -----------------------------------------------------------------------------------

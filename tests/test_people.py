@@ -130,7 +130,7 @@ def test_a_team_of_unknown_inactive_or_unfit_people_is_refused(
 ) -> None:
     with deployed.db.unit_of_work() as session:
         add_user(session, deployed, "gone", name="Gone Away", roles=["project_manager"])
-        update_user(session, deployed, "gone", actor="adam", active=False)
+        update_user(session, "gone", actor="adam", active=False)
     with pytest.raises(error, match=message):
         start(deployed, **{"am": "ana", "pm": "pete", **team})
     with deployed.db.unit_of_work(write=False) as session:
@@ -158,7 +158,7 @@ def test_a_pm_cannot_complete_an_am_task(deployed: Services) -> None:
 def test_an_inactive_user_can_do_nothing(deployed: Services) -> None:
     engagement = start(deployed)
     with deployed.db.unit_of_work() as session:
-        update_user(session, deployed, "ana", actor="adam", active=False)
+        update_user(session, "ana", actor="adam", active=False)
     with pytest.raises(PermissionDenied, match="ana is not active"):
         complete(deployed, engagement, "pitch_prepare", PITCH, actor="ana")
 

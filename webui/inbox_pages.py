@@ -95,7 +95,7 @@ def inbox() -> str:
             return [r for r in made if _matches(r, engagement, client, stage)]
 
         mine = rows(my_tasks(session, svc, me))
-        pool = rows(pool_tasks(session, svc, me))
+        pool = rows(pool_tasks(session, me))
         overdue = rows(inbox_query(session, svc, actor=me, view="overdue", per_page=200).items)
     week_end = _end_of_week(now, svc.calendar)
     seen: set[int] = set()
@@ -125,8 +125,8 @@ def inbox() -> str:
 @bp.get("/notifications")
 def notifications() -> str:
     """My notifications, unread first."""
-    with work() as (session, svc):
-        notes = list_notifications(session, svc, user=current_user().username, include_read=True, limit=100)
+    with work() as (session, _svc):
+        notes = list_notifications(session, user=current_user().username, include_read=True, limit=100)
     return render_template("notifications.html", notes=notes, labels=LABELS)
 
 
@@ -162,6 +162,6 @@ def unread_badge() -> dict[str, Any]:
     svc = get_services()
     ongoing = current()
     if ongoing is not None:  # the request's (reading) unit of work
-        return {"unread_notifications": unread_count(ongoing.session, svc, user=user.username)}
+        return {"unread_notifications": unread_count(ongoing.session, user=user.username)}
     with svc.db.unit_of_work(write=False) as session:  # after a write was committed, or public pages
-        return {"unread_notifications": unread_count(session, svc, user=user.username)}
+        return {"unread_notifications": unread_count(session, user=user.username)}

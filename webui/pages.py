@@ -45,8 +45,8 @@ def index() -> str:
 @bp.get("/engagements")
 def engagements() -> str:
     """Every engagement with stage, AM, PM, SLA health and budget burn."""
-    with work() as (session, svc):
-        rows = engagement_board(session, svc, actor=current_user().username)
+    with work() as (session, _svc):
+        rows = engagement_board(session, actor=current_user().username)
     return render_template(
         "engagements.html",
         rows=rows,

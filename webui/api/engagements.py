@@ -128,8 +128,8 @@ class EngagementDetailSchema(EngagementSchema):
 @problems(blp, 422)
 def index(**query: Any) -> Any:
     """Engagements, newest first, filtered by status, stage, client, team member or definition."""
-    with work() as (session, services):
-        page = search_engagements(session, services, actor=actor(), **query)
+    with work() as (session, _services):
+        page = search_engagements(session, actor=actor(), **query)
         return page_body(page, [engagement_body(e, i) for e, i in page.items])
 
 

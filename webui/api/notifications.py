@@ -71,12 +71,12 @@ class MarkedSchema(Schema):
 @problems(blp, 422)
 def index(include_read: bool, limit: int, offset: int) -> Any:
     """Your notifications: unread ones first, newest first within each."""
-    with work() as (session, services):
+    with work() as (session, _services):
         me = actor()
         items = list_notifications(
-            session, services, user=me, include_read=include_read, limit=limit, offset=offset
+            session, user=me, include_read=include_read, limit=limit, offset=offset
         )
-        return {"items": items, "unread": unread_count(session, services, user=me)}
+        return {"items": items, "unread": unread_count(session, user=me)}
 
 
 @blp.post(f"/me/notifications/<id(max={BIGINT_MAX}):notification_id>/read")
@@ -96,4 +96,4 @@ def read_all() -> Any:
     with work(write=True) as (session, services):
         me = actor()
         marked = mark_all_read(session, services, user=me)
-        return {"marked": marked, "unread": unread_count(session, services, user=me)}
+        return {"marked": marked, "unread": unread_count(session, user=me)}

@@ -168,8 +168,8 @@ def show(username: str) -> Any:
 @problems(blp, 400, 403, 404, 422)
 def change(args: dict[str, Any], username: str) -> Any:
     """Change a user's name, e-mail, roles or activation (admins; not your own admin role)."""
-    with work(write=True) as (session, services):
-        return update_user(session, services, username, actor=actor(), **args)
+    with work(write=True) as (session, _services):
+        return update_user(session, username, actor=actor(), **args)
 
 
 @blp.put("/users/<username>/password")
@@ -178,8 +178,8 @@ def change(args: dict[str, Any], username: str) -> Any:
 @problems(blp, 400, 403, 404, 422)
 def password(args: dict[str, Any], username: str) -> None:
     """Set a password (the user themselves, or an admin); the user's sessions end."""
-    with work(write=True) as (session, services):
-        change_password(session, services, username, args["password"], actor=actor())
+    with work(write=True) as (session, _services):
+        change_password(session, username, args["password"], actor=actor())
 
 
 @blp.get("/me")

@@ -296,7 +296,7 @@ def reassign_task(
         PermissionDenied, NotFoundError, TaskNotReadyError; ValueError (unfit assignee).
     """
     task = _locked(session, services, engagement_id, task_ref)
-    doer = authorize_reassign(session, services, task, actor, assignee)
+    doer = authorize_reassign(session, task, actor, assignee)
     return task_ops.assign(
         session,
         task.instance_id,

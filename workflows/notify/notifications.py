@@ -329,7 +329,6 @@ def _holders(
 
 def list_notifications(
     session: Session,
-    services: Services,
     *,
     user: str,
     include_read: bool = False,
@@ -365,7 +364,7 @@ def list_notifications(
     return list(session.scalars(stmt))
 
 
-def unread_count(session: Session, services: Services, *, user: str) -> int:
+def unread_count(session: Session, *, user: str) -> int:
     """How many of the user's notifications are unread (raises PermissionDenied for strangers)."""
     person = acting_user(session, user)
     stmt = select(func.count()).where(Notification.user_id == person.id, Notification.read_at.is_(None))

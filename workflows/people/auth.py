@@ -91,7 +91,7 @@ def set_password(session: Session, username: str, password: str) -> User:
 
 
 def change_password(
-    session: Session, services: Services, username: str, password: str, *, actor: str | None
+    session: Session, username: str, password: str, *, actor: str | None
 ) -> User:
     """Set `username`'s password as `actor`: the user themselves or an admin.
 

@@ -68,7 +68,6 @@ def create_user(
 
 def update_user(
     session: Session,
-    services: Services,
     username: str,
     *,
     actor: str | None,

@@ -13,11 +13,10 @@ from workflows.agency import OPS_LEAD, ROLES
 from workflows.models import User, UserRole
 from workflows.people.permissions import OPERATORS, PermissionDenied, acting_user
 from workflows.people.users import get_user
-from workflows.services import Services
 
 
 def set_lead(
-    session: Session, services: Services, username: str, role: str, *, lead: bool = True, actor: str
+    session: Session, username: str, role: str, *, lead: bool = True, actor: str
 ) -> User:
     """Make a user a lead of one of their roles (or, with ``lead=False``, no longer one).
 

@@ -186,7 +186,7 @@ def authorize_unclaim(
 
 
 def authorize_reassign(
-    session: Session, services: Services, task: OpenTask, actor: str | None, assignee: str | None
+    session: Session, task: OpenTask, actor: str | None, assignee: str | None
 ) -> Person:
     """Check that `actor` may give `task` to `assignee`; returns the acting user.
 

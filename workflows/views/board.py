@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from engine.models import HumanTask, WorkflowInstance
 from workflows.models import Engagement, TeamMember
-from workflows.services import Services
 from workflows.views.lists import list_engagements
 
 
@@ -50,7 +49,7 @@ class BoardRow:
         return (self.cost_to_date or 0.0) / budget if budget else None
 
 
-def engagement_board(session: Session, services: Services, *, actor: str, limit: int = 200) -> list[BoardRow]:
+def engagement_board(session: Session, *, actor: str, limit: int = 200) -> list[BoardRow]:
     """The newest engagements with team, SLA health and budget burn.
 
     Raises:

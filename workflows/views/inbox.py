@@ -63,7 +63,6 @@ def _paged(session: Session, stmt: Select[*tuple[Any, ...]], page: int, per_page
 
 def search_engagements(
     session: Session,
-    services: Services,
     *,
     actor: str,
     status: str | None = None,

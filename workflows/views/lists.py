@@ -83,7 +83,7 @@ def _open_tasks(
 
 
 def pool_tasks(
-    session: Session, services: Services, username: str, *, limit: int = 200
+    session: Session, username: str, *, limit: int = 200
 ) -> list[tuple[HumanTask, Engagement]]:
     """Unclaimed open tasks that `username`'s roles may work (their lanes' pool), soonest due first.
 
