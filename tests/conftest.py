@@ -112,6 +112,26 @@ def spiff_clock(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return clock
 
 
+@pytest.fixture
+def app(deployed: Services, database_url: str) -> Any:
+    """The Flask app on the deployed services (a module needing more overrides this)."""
+    from tests.api_support import make_app
+
+    return make_app(deployed, database_url)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """A visitor to the app, not logged in."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Any) -> Any:
+    """The app's command-line runner."""
+    return app.test_cli_runner()
+
+
 def open_engagement(services: Services, *, process: str = "engagement", **options: Any) -> int:
     """Start an engagement for Acme run by ana (AM) and pete (PM); returns its id."""
     with services.db.unit_of_work() as session:
