@@ -17,6 +17,7 @@ import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from sqlalchemy import Engine, MetaData, text
 
 from engine.db import Base, Database
+from tests.api_support import make_app
 from workflows.bootstrap import MIGRATIONS, build_services
 from workflows.definitions.catalog import install_definitions
 from workflows.demo.seed import seed_users
@@ -115,8 +116,6 @@ def spiff_clock(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 @pytest.fixture
 def app(deployed: Services, database_url: str) -> Any:
     """The Flask app on the deployed services (a module needing more overrides this)."""
-    from tests.api_support import make_app
-
     return make_app(deployed, database_url)
 
 

@@ -8,18 +8,13 @@ import pytest
 from flask import Flask
 
 from engine.definitions import read_forms_dir
-from tests.api_support import Caller, caller, make_app, problem_of
+from tests.api_support import Caller, caller, problem_of
 from workflows.services import Services
 
 DEFINITIONS = Path(__file__).resolve().parent.parent / "definitions"
 FAST_TRACK = (DEFINITIONS / "fast_track.bpmn").read_text(encoding="utf-8")
 # a new version: the quality check gets a longer SLA
 SLOWER_QC = FAST_TRACK.replace('value="4bh"', 'value="6bh"', 1)
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 @pytest.fixture

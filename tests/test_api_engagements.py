@@ -10,16 +10,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.api_support import Caller, caller, make_app, problem_of, start
+from tests.api_support import Caller, caller, problem_of, start
 from workflows.demo.seed import seed_demo
 from workflows.services import Services
 
 NEW = {"client": "Acme", "name": "Rebrand", "account_manager": "ana", "project_manager": "pete"}
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from tests.api_support import ROOT, csrf_from, make_app, start, token_for
+from tests.api_support import ROOT, csrf_from, start, token_for
 from workflows.demo import samples as stories
 from workflows.demo.seed import seed_users
 from workflows.engagements.tasks import claim_task
@@ -370,11 +370,6 @@ def _fill(template: Any, values: dict[str, Any]) -> Any:
     if isinstance(template, str) and template.startswith("{") and template.endswith("}"):
         return values[template[1:-1]]
     return template
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 @pytest.fixture

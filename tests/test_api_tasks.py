@@ -8,16 +8,11 @@ from datetime import date, timedelta
 import pytest
 from flask import Flask
 
-from tests.api_support import Caller, caller, make_app, problem_of, start
+from tests.api_support import Caller, caller, problem_of, start
 from tests.conftest import FakeClock
 from workflows.demo import samples as stories
 from workflows.people.covers import add_cover
 from workflows.services import Services
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 @pytest.fixture

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from tests.api_support import Caller, caller, csrf_from, make_app, problem_of
+from tests.api_support import Caller, caller, csrf_from, problem_of
 from workflows.services import Services
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 @pytest.fixture

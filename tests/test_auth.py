@@ -31,11 +31,6 @@ def app(deployed: Services, database_url: str) -> Flask:
     return make_app(deployed, database_url)
 
 
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 def log_in(
     client: FlaskClient, username: str, password: str, *, next_url: str = "/", addr: str = "10.0.0.1"
 ) -> TestResponse:

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from engine.models import DefinitionVersion
 from workflows.services import Services
 
-from .test_diagrams import ENGAGEMENT_BPMN, ROOT, app, client, logged_in, renamed, start_and_play
+from .test_diagrams import ENGAGEMENT_BPMN, ROOT, client, logged_in, renamed, start_and_play
 
-__all__ = ["app", "client"]  # the fixtures, shared with test_diagrams
+__all__ = ["client"]  # olga logged in, the fixture of test_diagrams
 
 BRIEF_WRITE = json.loads(
     (ROOT / "definitions" / "forms" / "brief_write.schema.json").read_text(encoding="utf-8")

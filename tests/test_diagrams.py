@@ -19,18 +19,13 @@ from workflows.engagements.tasks import complete_task, find_open_task
 from workflows.services import Services
 from workflows.views.diagrams import blank_definition
 
-from .api_support import csrf_from, give_password, make_app
+from .api_support import csrf_from, give_password
 from .conftest import FakeClock
 
 PASSWORD = "diagram tests"
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGAGEMENT_BPMN = (ROOT / "definitions" / "engagement.bpmn").read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 def logged_in(app: Flask, services: Services, username: str) -> FlaskClient:

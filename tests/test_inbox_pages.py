@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.timers import TimerWorker
-from tests.api_support import csrf_from, make_app, start
+from tests.api_support import csrf_from, start
 from tests.conftest import FakeClock
 from tests.test_diagrams import logged_in
 from webui.inbox_pages import InboxRow
 from workflows.services import Services
 from workflows.views.lists import my_tasks
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 def section(html: str, key: str) -> str:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from flask import Flask
 
-from tests.api_support import caller, make_app, problem_of, start
+from tests.api_support import caller, problem_of, start
 from workflows.services import Services
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 def test_ana_reads_her_new_task_notifications_and_marks_them_read(app: Flask, deployed: Services) -> None:

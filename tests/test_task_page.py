@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
-from tests.api_support import make_app, start
+from tests.api_support import start
 from tests.test_diagrams import logged_in, start_and_play
 from webui.forms import read_form
 from workflows.demo.samples import STORIES
@@ -19,11 +18,6 @@ from workflows.services import Services
 
 SIGNOFF = 3  # happy path: pitch_prepare, pitch_outcome, scope_estimate, then the scope sign-off
 PRODUCTION = next(i for i, s in enumerate(STORIES["happy_path"].steps) if s.task == "production")
-
-
-@pytest.fixture
-def app(deployed: Services, database_url: str) -> Flask:
-    return make_app(deployed, database_url)
 
 
 def open_task_id(services: Services, engagement: int, bpmn_id: str) -> str:
