@@ -39,8 +39,8 @@ from workflows.agency import AM_LANE, PM_LANE
 from workflows.bootstrap import build_services
 from workflows.definitions.catalog import install_definitions
 from workflows.models import Engagement
-from workflows.report_rows import report_rows
-from workflows.reports import EVERYTHING, ReportFilter, rework_report
+from workflows.reports.process import EVERYTHING, ReportFilter, rework_report
+from workflows.reports.registry import report_rows
 from workflows.services import Services
 from workflows.time.durations import recompute_durations
 

@@ -10,11 +10,12 @@ import click
 from rich.progress import Progress
 from rich.table import Table
 
-from cli.support import _e, _services, console, handle_errors, unit_of_work
-from workflows.report_budget import BUDGET_DIMENSIONS, GROWTH_DIMENSIONS
-from workflows.report_costs import COST_DIMENSIONS
-from workflows.report_rows import REPORTS, ReportRows, columns, report_rows, to_csv
-from workflows.reports import DIMENSIONS, ReportFilter
+from cli.support import _e, _services, acting_as, console, handle_errors, unit_of_work
+from workflows.reports.budget import BUDGET_DIMENSIONS, GROWTH_DIMENSIONS
+from workflows.reports.costs import COST_DIMENSIONS
+from workflows.reports.process import DIMENSIONS, ReportFilter
+from workflows.reports.registry import REPORTS, read_report
+from workflows.reports.rows import ReportRows, columns, to_csv
 from workflows.time.durations import recompute_durations
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -60,6 +61,7 @@ def _print(report: ReportRows, fmt: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
+@acting_as("Who reads it (leadership, an ops lead or an admin)")
 @click.pass_context
 @handle_errors
 def report(
@@ -72,14 +74,18 @@ def report(
     definition_id: int | None,
     by: str | None,
     fmt: str,
+    actor: str | None,
 ) -> None:
-    """Print a report: time, sla, rework, cost, throughput, handoff, budget, growth or workload."""
+    """Print a report: time, sla, rework, cost, throughput, handoff, budget, growth or workload.
+
+    Leadership, ops leads and admins read reports.
+    """
     if start is not None and end is not None and end <= start:
         raise ValueError("--from must be before --to")
     filters = ReportFilter(_moment(start), _moment(end), process_id, client, definition_id)
     services = _services(ctx)
     with unit_of_work(ctx, write=False) as session:
-        rows = report_rows(session, services, name, filters, by)
+        rows = read_report(session, services, name, filters, by, actor=actor or "")
     _print(rows, fmt)
 
 

@@ -31,8 +31,9 @@ CLI_ENV = {"COLUMNS": "200", "LINES": "100", "NO_COLOR": "1", "BATON_USER": "ana
 class Baton:
     """Runs `baton --db <url> --definitions <repo>/definitions ...` in-process."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, user: str | None = None) -> None:
         self.database_url = database_url
+        self.env = {**CLI_ENV, **({"BATON_USER": user} if user else {})}  # who is at the keyboard
         self.runner = CliRunner()
 
     def __call__(self, *args: str) -> Result:
@@ -42,7 +43,7 @@ class Baton:
                 cli,
                 ["--db", self.database_url, "--definitions", str(DEFINITIONS), *args],
                 obj=obj,
-                env=CLI_ENV,
+                env=self.env,
             )
         finally:
             services = obj.get("services")

@@ -110,6 +110,7 @@ COMMANDS: dict[str, Command] = {
     "tokens issue": Command(lambda f: ["tokens", "issue", "ana", "--name", "ci"], frozenset({"ana", "adam"})),
     "tokens list": Command(lambda f: ["tokens", "list", "ana"], frozenset({"ana", "adam"})),
     # someone else's token is not even shown to exist
+    "report": Command(lambda f: ["report", "sla", "--format", "json"], frozenset({"lee", "olga", "adam"})),
     "tokens revoke": Command(
         lambda f: ["tokens", "revoke", str(f.token)], frozenset({"ana", "adam"}), refusal="no API token"
     ),

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from engine.models import HumanTask
 from workflows.demo.seed import DEMO, seed_demo
 from workflows.models import Effort, Engagement, Notification
-from workflows.reports import time_report
+from workflows.reports.process import time_report
 from workflows.services import Services
 
 

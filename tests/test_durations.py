@@ -26,8 +26,8 @@ from tests.test_cli import CLI_ENV, DEFINITIONS, Baton, ok
 from workflows.demo import samples as stories
 from workflows.engagements.lifecycle import get_engagement
 from workflows.engagements.tasks import claim_task, complete_task, unclaim_task
-from workflows.report_flow import handoff_report
-from workflows.reports import ReportFilter, percentile, spread, time_report
+from workflows.reports.flow import handoff_report
+from workflows.reports.process import ReportFilter, percentile, spread, time_report
 from workflows.services import Services
 from workflows.time.calendar import BusinessCalendar
 from workflows.time.durations import recompute_durations

@@ -48,10 +48,10 @@ from workflows.engagements.effort import log_effort
 from workflows.engagements.lifecycle import start_engagement
 from workflows.engagements.tasks import complete_task
 from workflows.people.permissions import PermissionDenied
-from workflows.report_compare import compare_versions, latest_two
-from workflows.report_heatmap import BUCKETS, bucket_of, colour_scale, heatmap, human_tasks_of
-from workflows.report_rows import to_csv
-from workflows.reports import ReportFilter
+from workflows.reports.compare import compare_versions, latest_two
+from workflows.reports.heatmap import BUCKETS, bucket_of, colour_scale, heatmap, human_tasks_of
+from workflows.reports.process import ReportFilter
+from workflows.reports.rows import to_csv
 from workflows.services import Services
 
 TEAM = {AM_LANE: "ana", PM_LANE: "pete"}

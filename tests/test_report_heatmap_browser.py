@@ -14,7 +14,7 @@ from flask import Flask
 from tests.api_support import give_password, make_app
 from tests.browser_support import logged_in, marked, shoot
 from tests.test_report_heatmap import versions_history
-from workflows.report_heatmap import PALETTE
+from workflows.reports.heatmap import PALETTE
 from workflows.services import Services
 
 __all__ = ["versions_history"]  # the fixture, shared with the service tests

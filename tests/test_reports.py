@@ -45,10 +45,9 @@ from workflows.demo import samples as stories
 from workflows.engagements.effort import log_effort
 from workflows.engagements.lifecycle import get_engagement, start_engagement
 from workflows.engagements.tasks import complete_task
-from workflows.report_costs import cost_report, load_rates, rework_cost
-from workflows.report_flow import handoff_report, throughput_report
-from workflows.report_workload import load_capacity, workload_report
-from workflows.reports import (
+from workflows.reports.costs import cost_report, load_rates, rework_cost
+from workflows.reports.flow import handoff_report, throughput_report
+from workflows.reports.process import (
     BusinessTimeline,
     ReportFilter,
     percentile,
@@ -56,6 +55,7 @@ from workflows.reports import (
     sla_report,
     time_report,
 )
+from workflows.reports.workload import load_capacity, workload_report
 from workflows.services import Services
 
 TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
@@ -328,7 +328,7 @@ def test_two_versions_of_a_definition_side_by_side(
 def test_the_cli_prints_reports_as_csv_json_and_tables(
     deployed: Services, history: dict[str, int], database_url: str
 ) -> None:
-    baton = Baton(database_url)
+    baton = Baton(database_url, user="lee")  # leadership reads the reports
     rows = {
         r["key"]: r
         for r in csv.DictReader(

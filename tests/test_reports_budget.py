@@ -38,9 +38,9 @@ from workflows.demo import samples as S
 from workflows.engagements.effort import log_effort
 from workflows.engagements.lifecycle import get_engagement
 from workflows.engagements.tasks import complete_task
-from workflows.report_budget import budget_report, growth_report
-from workflows.report_rows import report_rows
-from workflows.reports import ReportFilter
+from workflows.reports.budget import budget_report, growth_report
+from workflows.reports.process import ReportFilter
+from workflows.reports.registry import report_rows
 from workflows.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,7 +254,7 @@ def test_growth_per_account_manager_follows_the_engagement_team(
 def test_the_cli_prints_budget_growth_and_workload(
     deployed: Services, agency: dict[str, int], database_url: str
 ) -> None:
-    baton = Baton(database_url)
+    baton = Baton(database_url, user="lee")  # leadership reads the reports
     clients = json.loads(ok(baton("report", "budget", "--by", "client", "--format", "json")))
     assert clients == [
         {

@@ -3,7 +3,7 @@ process review of an engagement (printable).
 
 Server-rendered; each chart's data is embedded as JSON that ``static/js/charts.js`` hands to
 Chart.js (vendored by ``npm run vendor``). Who may look: leadership, ops leads and admins --
-checked by the service layer (`workflows.report_rows.read_report`, `engagement_review`).
+checked by the service layer (`workflows.reports.registry.read_report`, `engagement_review`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,23 @@ from flask import Blueprint, abort, render_template, request, url_for
 from marshmallow import ValidationError
 
 from engine.errors import NotFoundError
-from workflows.agency import AM_LANE, PM_LANE, STAGE_LABELS, STAGES
-from workflows.report_compare import SECTIONS
-from workflows.report_heatmap import MEASURE_LABELS, MEASURES, Heatmap
-from workflows.report_review import engagement_review
-from workflows.report_rows import GROUPINGS, REPORTS, ReportRows, columns, read_report
-from workflows.reports import ReportFilter
+from workflows.agency import AM_LANE, PM_LANE, STAGE_LABELS
+from workflows.reports.compare import SECTIONS
+from workflows.reports.heatmap import MEASURE_LABELS, MEASURES, Heatmap
+from workflows.reports.process import ReportFilter
+from workflows.reports.registry import DESCRIPTORS, GROUPINGS, REPORTS, descriptor, read_report
+from workflows.reports.review import engagement_review
+from workflows.reports.rows import (
+    AM,
+    CLIENT,
+    GREY,
+    LANE_COLOURS,
+    RED,
+    ReportRows,
+    chart,
+    columns,
+    series,
+)
 from workflows.views.diagrams import VersionSummary, list_versions
 from workflows.views.timeline import engagement_timeline
 
@@ -30,231 +41,14 @@ from .services import get_services
 
 bp = Blueprint("reports_pages", __name__)
 
-TITLES = {
-    "time": "Time per stage",
-    "sla": "SLA compliance",
-    "rework": "Rework",
-    "cost": "Cost",
-    "throughput": "Throughput",
-    "handoff": "AM ↔ PM hand-offs",
-    "budget": "Budget burn",
-    "growth": "Client growth",
-    "workload": "Workload",
-}
-BLURBS = {
-    "time": "Business hours from ready to done, the agency's and the client's, and the bottleneck.",
-    "sla": "Share of tasks finished by their deadline, and open tasks at risk or breached.",
-    "rework": "Decisions per step: changes requested, QC failures, rounds and their cost.",
-    "cost": "Logged effort at the rate card: client servicing (AM) against delivery (PM).",
-    "throughput": "Engagements started, delivered, lost at pitch and in flight per stage.",
-    "handoff": "Time from one lane finishing to the other starting.",
-    "budget": "Cost to date against budget, and the share servicing and management take.",
-    "growth": "Upsell opportunities raised and won per client or account manager.",
-    "workload": "Open tasks and logged hours per person and lane against weekly capacity.",
-}
-AM, PM, CLIENT, RED, AMBER, GREY = "#2f6fed", "#0f9d76", "#f0a43a", "#d92d20", "#dc8a00", "#98a2b3"
-PASS, WON = "#34c38f", "#7bd3b0"
-LANE_COLOURS = {AM_LANE: AM, PM_LANE: PM}
+TITLES = {name: d.title for name, d in DESCRIPTORS.items()}
+BLURBS = {name: d.blurb for name, d in DESCRIPTORS.items()}
 FILTER_KEYS = ("from", "to", "definition", "client", "version_id", "by")
 
 
-def _chart(
-    chart_id: str,
-    title: str,
-    labels: list[str],
-    datasets: list[dict[str, Any]],
-    **options: Any,
-) -> dict[str, Any]:
-    """A chart for charts.js: bars per label, one series per dataset (see the script's header)."""
-    return {"id": chart_id, "title": title, "labels": labels, "datasets": datasets, **options}
-
-
-def _series(label: str, data: list[Any], colour: str | list[str]) -> dict[str, Any]:
-    return {"label": label, "data": data, "color": colour}
-
-
-def _highlighted(keys: list[str], report: ReportRows, normal: str, stressed: str = RED) -> list[str]:
-    return [stressed if k in report.highlights else normal for k in keys]
-
-
 def charts_for(report: ReportRows) -> list[dict[str, Any]]:
-    """The charts a report reads best as (none for an empty report)."""
-    rows = report.rows
-    if not rows:
-        return []
-    if report.by == "stage":  # in the order engagements go through them
-        rows = sorted(rows, key=lambda r: STAGES.index(r["key"]) if r["key"] in STAGES else len(STAGES))
-    keys = [str(r["key"]) for r in rows]
-    name = report.name
-    if name == "time":
-        labels = [f"{k} (bottleneck)" if k in report.highlights else k for k in keys]
-        return [
-            _chart(
-                "time",
-                f"Business hours per {report.by}: agency and client",
-                labels,
-                [
-                    _series(
-                        "agency hours", [r["agency_hours"] for r in rows], _highlighted(keys, report, AM)
-                    ),
-                    _series("client hours", [r["client_hours"] for r in rows], CLIENT),
-                ],
-                stacked=True,
-                unit="h",
-            )
-        ]
-    if name == "sla":
-        done = [r for r in rows if r["compliance"] is not None]
-        colours = [RED if r["compliance"] < 0.8 else AMBER if r["compliance"] < 1 else PM for r in done]
-        charts = [
-            _chart(
-                "sla",
-                f"Finished on time per {report.by}",
-                [str(r["key"]) for r in done],
-                [_series("on time", [round(r["compliance"] * 100, 1) for r in done], colours)],
-                percent=True,
-            )
-        ]
-        if any(r["open_at_risk"] or r["open_breached"] for r in rows):  # else an empty chart
-            charts.append(
-                _chart(
-                    "sla-open",
-                    "Open tasks at risk and breached",
-                    keys,
-                    [
-                        _series("at risk", [r["open_at_risk"] for r in rows], AMBER),
-                        _series("breached", [r["open_breached"] for r in rows], RED),
-                    ],
-                    stacked=True,
-                    integer=True,
-                )
-            )
-        return charts
-    if name == "rework":
-        decisions = [c for c in columns(rows) if c not in ("key", "total", "reruns")]
-        palette = {"approved": PM, "pass": PASS, "won": WON, "changes_requested": AMBER, "fail": RED}
-        return [
-            _chart(
-                "rework",
-                "Decisions per step",
-                keys,
-                [
-                    _series(d.replace("_", " "), [r.get(d, 0) for r in rows], palette.get(d, GREY))
-                    for d in decisions
-                ],
-                stacked=True,
-                integer=True,
-            ),
-            _chart(
-                "reruns",
-                "Rounds of rework per step (the step run again)",
-                keys,
-                [_series("rounds", [r.get("reruns", 0) for r in rows], AMBER)],
-                integer=True,
-            ),
-        ]
-    if name == "cost":
-        by_lane: str | list[str] = [LANE_COLOURS.get(k, GREY) for k in keys] if report.by == "lane" else AM
-        currency = str(rows[0]["currency"])
-        return [
-            _chart(
-                "cost",
-                f"Effort cost per {report.by} ({currency})",
-                keys,
-                [_series(f"cost ({currency})", [r["cost"] for r in rows], by_lane)],
-            )
-        ]
-    if name == "budget":
-        return [
-            _chart(
-                "budget",
-                f"Budget burn per {report.by}",
-                keys,
-                [
-                    _series(
-                        "cost to date / budget",
-                        [None if r["burn"] is None else round(r["burn"] * 100, 1) for r in rows],
-                        _highlighted(keys, report, AM),
-                    ),
-                    _series(
-                        "client servicing (AM)",
-                        [
-                            None if r["servicing_share"] is None else round(r["servicing_share"] * 100, 1)
-                            for r in rows
-                        ],
-                        CLIENT,
-                    ),
-                    _series(
-                        "project management (PM)",
-                        [
-                            None if r["management_share"] is None else round(r["management_share"] * 100, 1)
-                            for r in rows
-                        ],
-                        PM,
-                    ),
-                ],
-                percent=True,
-                horizontal=True,
-            )
-        ]
-    if name == "throughput":
-        return [
-            _chart(
-                "throughput",
-                "Engagements",
-                keys,
-                [_series("engagements", [r["value"] for r in rows], AM)],
-                integer=True,
-            )
-        ]
-    if name == "handoff":
-        return [
-            _chart(
-                "handoff",
-                "Hand-off latency (business hours)",
-                keys,
-                [
-                    _series("median", [r["median_hours"] for r in rows], AM),
-                    _series("p90", [r["p90_hours"] for r in rows], AMBER),
-                ],
-                unit="h",
-            )
-        ]
-    if name == "growth":
-        return [
-            _chart(
-                "growth",
-                f"Upsell value per {report.by}",
-                keys,
-                [
-                    _series("won", [r["won_value"] for r in rows], PM),
-                    _series("open", [r["open_value"] for r in rows], AM),
-                    _series("lost", [r["lost_value"] for r in rows], GREY),
-                ],
-                stacked=True,
-            )
-        ]
-    if name == "workload":
-        return [
-            _chart(
-                "workload",
-                "Load and utilisation against weekly capacity",
-                keys,
-                [
-                    _series(
-                        "load (SLA hours left)",
-                        [round(r["load"] * 100, 1) for r in rows],
-                        _highlighted(keys, report, AM),
-                    ),
-                    _series(
-                        "utilisation (hours logged)", [round(r["utilisation"] * 100, 1) for r in rows], PM
-                    ),
-                ],
-                percent=True,
-                horizontal=True,
-            )
-        ]
-    return []
+    """The charts a report reads best as (its descriptor's; none for an empty report)."""
+    return descriptor(report.name).charts_for(report)
 
 
 def lane_split(report: ReportRows) -> dict[str, Any] | None:
@@ -367,17 +161,17 @@ def review(engagement_id: int) -> str:
     stages = data.stages
     labels = [STAGE_LABELS.get(s.stage, s.stage) for s in stages]
     charts = [
-        _chart(
+        chart(
             "review-time",
             "Business hours per stage",
             labels,
             [
-                _series(
+                series(
                     "agency hours",
                     [round(s.agency_hours, 2) for s in stages],
                     [RED if s.stage == data.bottleneck else AM for s in stages],
                 ),
-                _series("client hours", [round(s.client_hours, 2) for s in stages], CLIENT),
+                series("client hours", [round(s.client_hours, 2) for s in stages], CLIENT),
             ],
             stacked=True,
             unit="h",
@@ -385,12 +179,12 @@ def review(engagement_id: int) -> str:
     ]
     if data.costs:
         charts.append(
-            _chart(
+            chart(
                 "review-cost",
                 f"Effort cost per lane ({data.currency})",
                 [c.lane for c in data.costs],
                 [
-                    _series(
+                    series(
                         "cost",
                         [c.cost for c in data.costs],
                         [LANE_COLOURS.get(c.lane, GREY) for c in data.costs],

@@ -15,10 +15,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
-from workflows.report_compare import VersionComparison, compare_versions
-from workflows.report_heatmap import MEASURES, Heatmap, heatmap
-from workflows.report_rows import GROUPINGS, REPORTS, ReportRows, columns, read_report, to_csv
-from workflows.reports import ReportFilter
+from workflows.reports.compare import VersionComparison, compare_versions
+from workflows.reports.heatmap import MEASURES, Heatmap, heatmap
+from workflows.reports.process import ReportFilter
+from workflows.reports.registry import GROUPINGS, REPORTS, read_report
+from workflows.reports.rows import ReportRows, columns, to_csv
 from workflows.services import Services
 
 from .common import INT_MAX, actor, problems, text, work

@@ -15,7 +15,18 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.models import Event, HumanTask, WorkflowInstance
 from workflows.models import Engagement
-from workflows.reports import EVERYTHING, UNSET, ReportFilter, engagement_instances, spread
+from workflows.reports.process import EVERYTHING, UNSET, ReportFilter, engagement_instances, spread
+from workflows.reports.rows import (
+    AM,
+    AMBER,
+    Chart,
+    ReportDescriptor,
+    ReportRows,
+    Row,
+    chart,
+    pct,
+    series,
+)
 from workflows.services import Services
 
 PITCH_STEP = "pitch_outcome"  # its decision is "won" or "lost"
@@ -151,3 +162,87 @@ def handoff_report(session: Session, services: Services, filters: ReportFilter =
             latencies.items(), key=lambda item: (item[0][0] or UNSET, item[0][1] or UNSET)
         )
     ]
+
+
+# -- as a report: its rows and charts --------------------------------------------------
+
+
+def _throughput(session: Session, services: Services, filters: ReportFilter, by: str | None) -> ReportRows:
+    flow = throughput_report(session, services, filters)
+    figures = {
+        "started": flow.started,
+        "delivered": flow.delivered,
+        "lost at pitch": flow.lost_at_pitch,
+        "ended otherwise": flow.ended_otherwise,
+        "in flight": flow.in_flight,
+        "pitches won": flow.pitches_won,
+        "pitches lost": flow.pitches_lost,
+        **{f"in flight at {stage}": n for stage, n in flow.in_flight_per_stage.items()},
+    }
+    rows = [{"key": key, "value": value} for key, value in figures.items()]
+    return ReportRows("throughput", None, rows, f"win rate: {pct(flow.win_rate)}")
+
+
+def _throughput_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[Chart]:
+    return [
+        chart(
+            "throughput",
+            "Engagements",
+            keys,
+            [series("engagements", [r["value"] for r in rows], AM)],
+            integer=True,
+        )
+    ]
+
+
+THROUGHPUT_REPORT = ReportDescriptor(
+    name="throughput",
+    title="Throughput",
+    blurb="Engagements started, delivered, lost at pitch and in flight per stage.",
+    order=50,
+    groupings=None,
+    build=_throughput,
+    charts=_throughput_charts,
+)
+
+
+def _handoff(session: Session, services: Services, filters: ReportFilter, by: str | None) -> ReportRows:
+    rows = [
+        {
+            "key": f"{h.from_lane} -> {h.to_lane}",
+            "count": h.count,
+            "median_hours": round(h.median_hours, 2),
+            "p90_hours": round(h.p90_hours, 2),
+        }
+        for h in handoff_report(session, services, filters)
+    ]
+    return ReportRows("handoff", None, rows)
+
+
+def _handoff_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[Chart]:
+    return [
+        chart(
+            "handoff",
+            "Hand-off latency (business hours)",
+            keys,
+            [
+                series("median", [r["median_hours"] for r in rows], AM),
+                series("p90", [r["p90_hours"] for r in rows], AMBER),
+            ],
+            unit="h",
+        )
+    ]
+
+
+HANDOFF_REPORT = ReportDescriptor(
+    name="handoff",
+    title="AM ↔ PM hand-offs",
+    blurb="Time from one lane finishing to the other starting.",
+    order=60,
+    groupings=None,
+    build=_handoff,
+    charts=_handoff_charts,
+)
+
+
+DESCRIPTORS = (THROUGHPUT_REPORT, HANDOFF_REPORT,)

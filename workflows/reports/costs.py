@@ -20,7 +20,18 @@ from sqlalchemy.orm import Session
 from engine.models import HumanTask
 from workflows.agency import LANE_ROLES
 from workflows.models import Effort, Engagement
-from workflows.reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.reports.process import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.reports.rows import (
+    AM,
+    GREY,
+    LANE_COLOURS,
+    Chart,
+    ReportDescriptor,
+    ReportRows,
+    Row,
+    chart,
+    series,
+)
 from workflows.services import Services
 
 COST_DIMENSIONS = ("engagement", "client", "lane", "stage")
@@ -175,3 +186,41 @@ def rework_cost(
         hours[label] += float(total)
         cost[label] += float(total) * card.rate_for_lane(lane)
     return [CostLine(k, hours[k], round(cost[k], 2), card.currency) for k in sorted(hours)]
+
+
+# -- as a report: its rows and charts --------------------------------------------------
+
+
+def _cost(session: Session, services: Services, filters: ReportFilter, by: str) -> ReportRows:
+    rows = [
+        {"key": c.key, "hours": c.hours, "cost": c.cost, "currency": c.currency}
+        for c in cost_report(session, services, filters, by=by)
+    ]
+    return ReportRows("cost", by, rows)
+
+
+def _cost_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[Chart]:
+    by_lane: str | list[str] = [LANE_COLOURS.get(k, GREY) for k in keys] if report.by == "lane" else AM
+    currency = str(rows[0]["currency"])
+    return [
+        chart(
+            "cost",
+            f"Effort cost per {report.by} ({currency})",
+            keys,
+            [series(f"cost ({currency})", [r["cost"] for r in rows], by_lane)],
+        )
+    ]
+
+
+COST_REPORT = ReportDescriptor(
+    name="cost",
+    title="Cost",
+    blurb="Logged effort at the rate card: client servicing (AM) against delivery (PM).",
+    order=40,
+    groupings=("lane", *(d for d in COST_DIMENSIONS if d != "lane")),
+    build=_cost,
+    charts=_cost_charts,
+)
+
+
+DESCRIPTORS = (COST_REPORT,)

@@ -20,7 +20,18 @@ from sqlalchemy.orm import Session
 from engine.models import HumanTask
 from workflows.agency import LANE_ROLES
 from workflows.models import Effort
-from workflows.reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.reports.process import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.reports.rows import (
+    AM,
+    PM,
+    Chart,
+    ReportDescriptor,
+    ReportRows,
+    Row,
+    chart,
+    highlighted,
+    series,
+)
 from workflows.services import Services
 
 
@@ -169,3 +180,61 @@ def workload_report(
         )
         for p, lane in sorted(open_tasks.keys() | hours_logged.keys())
     ]
+
+
+# -- as a report: its rows and charts --------------------------------------------------
+
+
+def _workload(session: Session, services: Services, filters: ReportFilter, by: str | None) -> ReportRows:
+    lines = workload_report(session, services, filters)
+    rows: list[Row] = [
+        {
+            "key": f"{w.person} / {w.lane}",
+            "open_tasks": w.open_tasks,
+            "breached": w.breached,
+            "sla_hours_left": w.sla_hours_left,
+            "logged_hours": w.logged_hours,
+            "capacity_hours": w.capacity_hours,
+            "load": round(w.load, 4),
+            "utilisation": round(w.utilisation, 4),
+        }
+        for w in lines
+    ]
+    note = "load: SLA hours left / weekly capacity; utilisation: hours logged / weekly capacity"
+    return ReportRows("workload", None, rows, note, [f"{w.person} / {w.lane}" for w in lines if w.load > 1])
+
+
+def _workload_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[Chart]:
+    return [
+        chart(
+            "workload",
+            "Load and utilisation against weekly capacity",
+            keys,
+            [
+                series(
+                    "load (SLA hours left)",
+                    [round(r["load"] * 100, 1) for r in rows],
+                    highlighted(keys, report, AM),
+                ),
+                series(
+                    "utilisation (hours logged)", [round(r["utilisation"] * 100, 1) for r in rows], PM
+                ),
+            ],
+            percent=True,
+            horizontal=True,
+        )
+    ]
+
+
+WORKLOAD_REPORT = ReportDescriptor(
+    name="workload",
+    title="Workload",
+    blurb="Open tasks and logged hours per person and lane against weekly capacity.",
+    order=90,
+    groupings=None,
+    build=_workload,
+    charts=_workload_charts,
+)
+
+
+DESCRIPTORS = (WORKLOAD_REPORT,)

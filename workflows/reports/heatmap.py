@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from engine.models import DefinitionVersion
 from engine.xmlsafe import parse_xml
 from workflows.people.permissions import READ_REPORTS, authorize
-from workflows.reports import ReportFilter, sla_report, time_report
+from workflows.reports.process import ReportFilter, sla_report, time_report
 from workflows.services import Services
 from workflows.views.diagrams import get_version
 

@@ -18,8 +18,8 @@ from engine.errors import NotFoundError
 from engine.models import DefinitionVersion, HumanTask
 from workflows.agency import STAGES
 from workflows.people.permissions import READ_REPORTS, authorize
-from workflows.report_costs import cost_report
-from workflows.report_heatmap import (
+from workflows.reports.costs import cost_report
+from workflows.reports.heatmap import (
     ElementFigures,
     Heatmap,
     element_figures,
@@ -27,7 +27,13 @@ from workflows.report_heatmap import (
     painted,
     resolve_version,
 )
-from workflows.reports import ReportFilter, engagement_instances, rework_report, sla_report, time_report
+from workflows.reports.process import (
+    ReportFilter,
+    engagement_instances,
+    rework_report,
+    sla_report,
+    time_report,
+)
 from workflows.services import Services
 
 LOWER, HIGHER, NEUTRAL = "lower", "higher", "neutral"  # which way is better

@@ -18,8 +18,22 @@ from sqlalchemy.orm import Session
 from engine.models import WorkflowInstance
 from workflows.agency import ACCOUNT_MANAGER, AM_LANE, LANE_ROLES, PM_LANE
 from workflows.models import Effort, Engagement, TeamMember, User
-from workflows.report_costs import RateCard, rate_card
-from workflows.reports import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.reports.costs import RateCard, rate_card
+from workflows.reports.process import EVERYTHING, UNSET, ReportFilter, engagement_instances
+from workflows.reports.rows import (
+    AM,
+    CLIENT,
+    GREY,
+    PM,
+    Chart,
+    ReportDescriptor,
+    ReportRows,
+    Row,
+    chart,
+    highlighted,
+    ratio,
+    series,
+)
 from workflows.services import Services
 
 BUDGET_DIMENSIONS = ("engagement", "client")
@@ -252,3 +266,122 @@ def growth_report(
             if isinstance(value, int | float) and not isinstance(value, bool):
                 line.values[status] = line.values.get(status, 0.0) + float(value)
     return [lines[c] for c in sorted(lines)]
+
+
+# -- as a report: its rows and charts --------------------------------------------------
+
+
+def _budget(session: Session, services: Services, filters: ReportFilter, by: str) -> ReportRows:
+    lines = budget_report(session, services, filters, by=by)
+    rows = [
+        {
+            "key": b.key,
+            "engagements": b.engagements,
+            "budget": b.budget,
+            "cost_to_date": b.cost_to_date,
+            "supplier_cost": b.supplier_cost,
+            "burn": ratio(b.burn),
+            "effort_cost": b.effort_cost,
+            "effort_share": ratio(b.effort_share),
+            "servicing_share": ratio(b.servicing_share),
+            "management_share": ratio(b.management_share),
+            "over_threshold": b.over_threshold,
+            "change_orders": b.change_orders,
+            "budget_added": b.budget_added,
+            "currency": b.currency,
+        }
+        for b in lines
+    ]
+    over = [b.key for b in lines if b.over_threshold]
+    return ReportRows("budget", by, rows, f"past the budget alert ratio: {', '.join(over) or 'none'}", over)
+
+
+def _budget_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[Chart]:
+    return [
+        chart(
+            "budget",
+            f"Budget burn per {report.by}",
+            keys,
+            [
+                series(
+                    "cost to date / budget",
+                    [None if r["burn"] is None else round(r["burn"] * 100, 1) for r in rows],
+                    highlighted(keys, report, AM),
+                ),
+                series(
+                    "client servicing (AM)",
+                    [
+                        None if r["servicing_share"] is None else round(r["servicing_share"] * 100, 1)
+                        for r in rows
+                    ],
+                    CLIENT,
+                ),
+                series(
+                    "project management (PM)",
+                    [
+                        None if r["management_share"] is None else round(r["management_share"] * 100, 1)
+                        for r in rows
+                    ],
+                    PM,
+                ),
+            ],
+            percent=True,
+            horizontal=True,
+        )
+    ]
+
+
+BUDGET_REPORT = ReportDescriptor(
+    name="budget",
+    title="Budget burn",
+    blurb="Cost to date against budget, and the share servicing and management take.",
+    order=70,
+    groupings=BUDGET_DIMENSIONS,
+    build=_budget,
+    charts=_budget_charts,
+)
+
+
+def _growth(session: Session, services: Services, filters: ReportFilter, by: str) -> ReportRows:
+    rows = [
+        {
+            "key": g.key,
+            "engagements": g.engagements,
+            "raised": g.raised,
+            **{status: g.counts.get(status, 0) for status in ("open", "won", "lost")},
+            **{f"{status}_value": g.values.get(status, 0.0) for status in ("open", "won", "lost")},
+            "win_rate": ratio(g.win_rate),
+        }
+        for g in growth_report(session, services, filters, by=by)
+    ]
+    return ReportRows("growth", by, rows)
+
+
+def _growth_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[Chart]:
+    return [
+        chart(
+            "growth",
+            f"Upsell value per {report.by}",
+            keys,
+            [
+                series("won", [r["won_value"] for r in rows], PM),
+                series("open", [r["open_value"] for r in rows], AM),
+                series("lost", [r["lost_value"] for r in rows], GREY),
+            ],
+            stacked=True,
+        )
+    ]
+
+
+GROWTH_REPORT = ReportDescriptor(
+    name="growth",
+    title="Client growth",
+    blurb="Upsell opportunities raised and won per client or account manager.",
+    order=80,
+    groupings=GROWTH_DIMENSIONS,
+    build=_growth,
+    charts=_growth_charts,
+)
+
+
+DESCRIPTORS = (BUDGET_REPORT, GROWTH_REPORT,)

@@ -20,8 +20,8 @@ from workflows.engagements.approvals import Decision
 from workflows.engagements.lifecycle import EngagementView, view_engagement
 from workflows.models import Effort
 from workflows.people.permissions import READ_REPORTS, authorize
-from workflows.report_costs import rate_card
-from workflows.reports import UNSET
+from workflows.reports.costs import rate_card
+from workflows.reports.process import UNSET
 from workflows.services import Services
 from workflows.time.clocks import CLIENT_CLOCK
 
