@@ -134,12 +134,12 @@ def test_modules_cannot_be_given_as_globals() -> None:
 
 
 def test_compiled_code_is_cached(env: RestrictedEnvironment) -> None:
-    from engine.sandbox import _compile
+    from engine.sandbox.policy import compile_source
 
     env.evaluate("budget > 123456", _data())
-    before = _compile.cache_info().hits
+    before = compile_source.cache_info().hits
     env.evaluate("budget > 123456", _data())
-    assert _compile.cache_info().hits == before + 1
+    assert compile_source.cache_info().hits == before + 1
 
 
 # -- Escapes are refused ------------------------------------------------------------

@@ -28,11 +28,8 @@ from .deadline import DEFAULT_TIME_LIMIT
 from .environment import RestrictedEnvironment
 from .errors import SandboxError, ScriptPolicyError, ScriptTimeoutError, ServiceTaskNotSupportedError
 from .guards import MAX_INT_BITS, MAX_RANGE, MAX_SEQUENCE_LENGTH, SAFE_BUILTINS
-from .policy import check_expression, check_script, compile_source
+from .policy import check_expression, check_script
 from .script_engine import SandboxedScriptEngine, multi_instance_attributes
-
-# the compile cache under its former name, read by tests/test_sandbox.py
-_compile = compile_source
 
 __all__ = [
     "DEFAULT_TIME_LIMIT",
