@@ -6,7 +6,7 @@ Who may use what (every route needs a login: `webui.auth` refuses the anonymous 
 - comparing two versions (GET /definitions/<id>/compare): everyone logged in, like the versions;
 - editing (GET /definitions/<id>/edit, /definitions/new, /definitions/<id>/source; POST
   /definitions/validate, /definitions/deploy and /definitions/forms/preview): ops leads, checked by
-  the service layer (`workflows.access`). The POST routes take JSON with the session's CSRF token
+  the service layer (`workflows.people.permissions`). The POST routes take JSON with the session's CSRF token
   in a header. Validate and deploy take the edited forms (file name -> JSON Schema) with the XML.
 
 Every view runs in the request's unit of work (`webui.request_work.work`). The JSON routes here
@@ -102,7 +102,7 @@ def _json_body(schema: Schema) -> dict[str, Any]:
 
 
 def _require_editor(session: Session, *, json: bool = False) -> None:
-    """Refuse (403) anyone who may not validate and deploy definitions (the rule: `workflows.access`).
+    """Refuse (403) anyone who may not validate and deploy definitions (`workflows.people.permissions`).
 
     Args:
         session: the request's unit of work.

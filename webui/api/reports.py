@@ -1,7 +1,8 @@
 """Reports: process review and agency economics as JSON, or CSV (``?format=csv`` or
 ``Accept: text/csv``), for leadership, ops leads and admins.
 
-The rows are `workflows.report_rows`'s, the same the ``baton report`` command prints.
+The rows are built by each report's descriptor (`workflows.reports`), the same the ``baton report``
+command prints.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What people look at: engagement lists with filters, task inboxes, one task with its form, pages.
 
-Reads only (any active user may read, see `workflows.access`); every list is paginated and
+Reads only (any active user may read, see `workflows.people.permissions`); every list is paginated and
 answered from the projections (`human_task`, `engagement`, `workflow_instance`) by indexed
 queries -- no workflow is loaded.
 """
