@@ -334,7 +334,7 @@ def cases(services: Services) -> list[Case]:
         ("sla by lane, everything", rows("sla", "lane"), many_done, _count(done)),
         ("sla by task, everything", rows("sla", "task"), many_done, _count(done)),
         ("rework (with its cost)", rows("rework"), "count decisions", _count(decided)),
-        ("rework, without its cost", lambda x: rework_report(x, s), "count decisions", _count(decided)),
+        ("rework, without its cost", lambda x: rework_report(x), "count decisions", _count(decided)),
         ("hand-off latency", rows("handoff"), many_done, _count(done)),
         ("cost by client", rows("cost", "client"), "count effort rows", _count(effort)),
         ("throughput", rows("throughput"), heads, _count(instances)),

@@ -123,11 +123,11 @@ def test_tasks_closed_before_the_upgrade_get_their_durations_from_the_cli(
     engagement = _walk_to_the_brief(deployed, clock)
     _forget_durations(deployed)
     with deployed.db.unit_of_work(write=False) as session:
-        assert time_report(session, deployed, ReportFilter(client="Acme")).rows[0].completed == 0
+        assert time_report(session, ReportFilter(client="Acme")).rows[0].completed == 0
     assert "worked out for 4 task(s)" in ok(Baton(database_url)("durations"))
     assert "worked out for 0 task(s)" in ok(Baton(database_url)("durations"))  # nothing missing any more
     with deployed.db.unit_of_work(write=False) as session:
-        stages = {r.key: r for r in time_report(session, deployed).rows}
+        stages = {r.key: r for r in time_report(session).rows}
     assert (stages["pitch"].completed, stages["pitch"].total_hours) == (2, pytest.approx(2.0))
     assert stages["scope"].total_hours == pytest.approx(2.0)
     # `init-db`, which applies the migration, fills them in too
@@ -151,14 +151,14 @@ def test_after_a_calendar_change_recomputing_moves_the_figures(
     assert result.exit_code == 0, result.output
     assert "worked out for 4 task(s)" in result.output
     with deployed.db.unit_of_work(write=False) as session:
-        stages = {r.key: r for r in time_report(session, deployed).rows}
+        stages = {r.key: r for r in time_report(session).rows}
     assert stages["pitch"].total_hours == pytest.approx(1.5)
     assert stages["pitch"].median_hours == pytest.approx(0.75)
     # and back on the calendar the services run on
     with deployed.db.unit_of_work() as session:
         assert recompute_durations(session, deployed.calendar, missing_only=False) == 4
     with deployed.db.unit_of_work(write=False) as session:
-        assert {r.key: r for r in time_report(session, deployed).rows}["pitch"].total_hours == pytest.approx(
+        assert {r.key: r for r in time_report(session).rows}["pitch"].total_hours == pytest.approx(
             2.0
         )
 
@@ -170,12 +170,12 @@ def test_recomputing_on_another_calendar_changes_the_hand_off_latency(
     clock.now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
     _complete(deployed, engagement, "brief_write", stories.brief_write(), actor="pete")
     with deployed.db.unit_of_work(write=False) as session:
-        (am_pm, *_) = handoff_report(session, deployed)
+        (am_pm, *_) = handoff_report(session)
     assert (am_pm.count, am_pm.median_hours) == (1, pytest.approx(4.5))  # 14:00-17:30 and 09:00-10:00
     with deployed.db.unit_of_work() as session:
         recompute_durations(session, BusinessCalendar(opens=time(9, 30)), missing_only=False)
     with deployed.db.unit_of_work(write=False) as session:
-        (am_pm, *_) = handoff_report(session, deployed)
+        (am_pm, *_) = handoff_report(session)
     assert am_pm.median_hours == pytest.approx(4.0)
 
 

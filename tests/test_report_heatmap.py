@@ -212,7 +212,7 @@ def test_comparing_two_versions_shows_the_change(
     deployed: Services, versions_history: dict[str, int]
 ) -> None:
     with deployed.db.unit_of_work(write=False) as session:
-        assert latest_two(session, deployed, "fast_track") == (1, 2)
+        assert latest_two(session, "fast_track") == (1, 2)
         result = compare_versions(session, deployed, "fast_track", actor="olga")
     assert (result.a, result.b) == (1, 2)
     assert result.notes[1] == "Production due in one day"

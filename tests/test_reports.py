@@ -135,7 +135,7 @@ def test_time_per_stage_gives_median_p90_and_the_bottleneck(
     deployed: Services, history: dict[str, int]
 ) -> None:
     with deployed.db.unit_of_work(write=False) as session:
-        report = time_report(session, deployed, ReportFilter(client="Acme"))
+        report = time_report(session, ReportFilter(client="Acme"))
     rows = _rows(report)
     assert rows["pitch"].completed == 2
     assert rows["pitch"].total_hours == pytest.approx(3.0)
@@ -164,8 +164,8 @@ def test_time_per_lane_and_for_everyone_counts_globex_queue(
     deployed: Services, history: dict[str, int]
 ) -> None:
     with deployed.db.unit_of_work(write=False) as session:
-        lanes = _rows(time_report(session, deployed, by="lane"))
-        stages = _rows(time_report(session, deployed))
+        lanes = _rows(time_report(session, by="lane"))
+        stages = _rows(time_report(session))
     # AM: pitch 2 + 1, estimate 1, sign-off 4.5, two brief approvals 1 + 1 = 10.5; PM: the other 15.5
     assert lanes[AM_LANE].total_hours == pytest.approx(10.5)
     assert lanes[PM_LANE].total_hours == pytest.approx(15.5)
@@ -178,7 +178,7 @@ def test_a_period_keeps_only_the_tasks_created_in_it(deployed: Services, history
         start=datetime(2026, 12, 2, tzinfo=UTC), end=datetime(2026, 12, 3, tzinfo=UTC), client="Acme"
     )
     with deployed.db.unit_of_work(write=False) as session:
-        rows = _rows(time_report(session, deployed, wednesday))
+        rows = _rows(time_report(session, wednesday))
     # created on Wednesday: the four brief steps, timeline, resourcing and the first production
     assert sorted(rows) == ["brief", "production", "resourcing", "timeline"]
     assert rows["production"].total_hours == pytest.approx(2.5)
@@ -191,8 +191,8 @@ def test_sla_compliance_per_stage_and_person(
     clock.now = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
     deployed.deadline_sweeper().run_once()
     with deployed.db.unit_of_work(write=False) as session:
-        stages = {r.key: r for r in sla_report(session, deployed, ReportFilter(client="Acme"))}
-        people = {r.key: r for r in sla_report(session, deployed, ReportFilter(client="Acme"), by="person")}
+        stages = {r.key: r for r in sla_report(session, ReportFilter(client="Acme"))}
+        people = {r.key: r for r in sla_report(session, ReportFilter(client="Acme"), by="person")}
     assert (stages["qc"].completed, stages["qc"].on_time) == (2, 1)  # the pass took 5 hours of a 4bh SLA
     assert stages["qc"].compliance == pytest.approx(0.5)
     assert stages["brief"].compliance == pytest.approx(1.0)
@@ -204,7 +204,7 @@ def test_sla_compliance_per_stage_and_person(
 
 def test_rework_counts_decisions_rounds_and_qc_failures(deployed: Services, history: dict[str, int]) -> None:
     with deployed.db.unit_of_work(write=False) as session:
-        report = rework_report(session, deployed)
+        report = rework_report(session)
     decisions = {d.step: d.counts for d in report.decisions}
     assert decisions["brief_approve"] == {"approved": 1, "changes_requested": 1}
     assert decisions["qc_check"] == {"fail": 1, "pass": 1}
@@ -218,7 +218,7 @@ def test_rework_counts_decisions_rounds_and_qc_failures(deployed: Services, hist
     assert report.reruns == {"brief_approve": 1, "brief_write": 1, "production": 1, "qc_check": 1}
     assert (report.rounds, report.reworked) == (4, 1)
     with deployed.db.unit_of_work(write=False) as session:
-        assert rework_report(session, deployed, most=0).engagements == []  # figures without the list
+        assert rework_report(session, most=0).engagements == []  # figures without the list
 
 
 def test_servicing_cost_is_hours_times_the_lane_rate(deployed: Services, history: dict[str, int]) -> None:
@@ -262,7 +262,7 @@ def test_percentiles_interpolate_between_ranks() -> None:
 
 def test_hand_offs_between_lanes_wait_for_the_other_lane(deployed: Services, history: dict[str, int]) -> None:
     with deployed.db.unit_of_work(write=False) as session:
-        handoffs = {(h.from_lane, h.to_lane): h for h in handoff_report(session, deployed)}
+        handoffs = {(h.from_lane, h.to_lane): h for h in handoff_report(session)}
     # AM -> PM: sign-off -> brief (2 h), changes requested -> brief (1 h), approval -> timeline (1 h)
     am_pm = handoffs[(AM_LANE, PM_LANE)]
     assert (am_pm.count, am_pm.median_hours, am_pm.p90_hours) == (3, 1.0, pytest.approx(1.8))
@@ -286,8 +286,8 @@ def test_throughput_counts_lost_pitches_and_engagements_in_flight(
         with deployed.db.unit_of_work() as session:
             complete_task(session, deployed, globex, task.task_id, data, actor="ana")
     with deployed.db.unit_of_work(write=False) as session:
-        flow = throughput_report(session, deployed)
-        acme_only = throughput_report(session, deployed, ReportFilter(client="Acme"))
+        flow = throughput_report(session)
+        acme_only = throughput_report(session, ReportFilter(client="Acme"))
     assert (flow.started, flow.delivered, flow.lost_at_pitch, flow.in_flight) == (2, 0, 1, 1)
     assert (flow.pitches_won, flow.pitches_lost, flow.win_rate) == (1, 1, 0.5)
     assert flow.in_flight_per_stage == {"feedback": 1}
@@ -315,9 +315,9 @@ def test_two_versions_of_a_definition_side_by_side(
     with deployed.db.unit_of_work() as session:
         complete_task(session, deployed, initech, task.task_id, S.pitch_prepare(), actor="ana")
     with deployed.db.unit_of_work(write=False) as session:
-        old = _rows(time_report(session, deployed, ReportFilter(definition_id=v1.definition_id)))
-        new_rows = _rows(time_report(session, deployed, ReportFilter(definition_id=v2.id)))
-        flow = throughput_report(session, deployed, ReportFilter(definition_id=v2.id))
+        old = _rows(time_report(session, ReportFilter(definition_id=v1.definition_id)))
+        new_rows = _rows(time_report(session, ReportFilter(definition_id=v2.id)))
+        flow = throughput_report(session, ReportFilter(definition_id=v2.id))
     # version 1: Acme's 2 + 1 hours of pitch and Globex's open pitch; version 2: Initech's half hour
     assert (old["pitch"].completed, old["pitch"].median_hours, old["pitch"].open_tasks) == (2, 1.5, 1)
     assert (new_rows["pitch"].completed, new_rows["pitch"].median_hours) == (1, 0.5)

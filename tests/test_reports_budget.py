@@ -231,8 +231,8 @@ def test_budget_per_client_adds_up_its_engagements_and_follows_a_change_order(
 
 def test_growth_counts_upsell_opportunities_per_client(deployed: Services, agency: dict[str, int]) -> None:
     with deployed.db.unit_of_work(write=False) as session:
-        (acme,) = growth_report(session, deployed)
-        nobody = growth_report(session, deployed, ReportFilter(client="Initech"))
+        (acme,) = growth_report(session)
+        nobody = growth_report(session, ReportFilter(client="Initech"))
     assert (acme.key, acme.engagements, acme.raised) == ("Acme", 1, 3)
     assert acme.counts == {"open": 1, "won": 1, "lost": 1}
     assert acme.values == {"open": 30000.0, "won": 4000.0, "lost": 2500.0}
@@ -244,9 +244,9 @@ def test_growth_per_account_manager_follows_the_engagement_team(
     deployed: Services, agency: dict[str, int]
 ) -> None:
     with deployed.db.unit_of_work(write=False) as session:
-        (ana,) = growth_report(session, deployed, by="account_manager")
+        (ana,) = growth_report(session, by="account_manager")
         with pytest.raises(ValueError, match="unknown dimension"):
-            growth_report(session, deployed, by="lane")
+            growth_report(session, by="lane")
     # ana is the AM of the team every engagement here started with
     assert (ana.key, ana.raised, ana.counts["won"], ana.values["won"]) == ("ana", 3, 1, 4000.0)
 

@@ -227,7 +227,7 @@ class GrowthLine:
 
 
 def growth_report(
-    session: Session, services: Services, filters: ReportFilter = EVERYTHING, *, by: str = "client"
+    session: Session, filters: ReportFilter = EVERYTHING, *, by: str = "client"
 ) -> list[GrowthLine]:
     """Upsell opportunities per client or per account manager (the engagement's AM now) from the
     growth reviews: raised, open, won and lost, with their estimated values.
@@ -352,7 +352,7 @@ def _growth(session: Session, services: Services, filters: ReportFilter, by: str
             **{f"{status}_value": g.values.get(status, 0.0) for status in ("open", "won", "lost")},
             "win_rate": ratio(g.win_rate),
         }
-        for g in growth_report(session, services, filters, by=by)
+        for g in growth_report(session, filters, by=by)
     ]
     return ReportRows("growth", by, rows)
 

@@ -101,7 +101,7 @@ class VersionComparison:
         return [f.as_row() for f in self.figures]
 
 
-def latest_two(session: Session, services: Services, process_id: str) -> tuple[int, int]:
+def latest_two(session: Session, process_id: str) -> tuple[int, int]:
     """The default pair: the version before the latest, and the latest (the same twice when only
     one is deployed).
 
@@ -150,8 +150,8 @@ def _engagement_count(session: Session, filters: ReportFilter) -> int:
 
 
 def _side(session: Session, services: Services, filters: ReportFilter, row: DefinitionVersion) -> _Side:
-    stages = {r.key: r for r in time_report(session, services, filters, by="stage").rows}
-    slas = {r.key: r for r in sla_report(session, services, filters, by="stage")}
+    stages = {r.key: r for r in time_report(session, filters, by="stage").rows}
+    slas = {r.key: r for r in sla_report(session, filters, by="stage")}
     done = sum(s.completed for s in slas.values())
     costs = cost_report(session, services, filters, by="lane")
     figures = element_figures(session, services, filters, human_tasks_of(row.bpmn_xml))
@@ -160,7 +160,7 @@ def _side(session: Session, services: Services, filters: ReportFilter, row: Defi
         stages=stages,
         slas=slas,
         compliance=sum(s.on_time for s in slas.values()) / done if done else None,
-        rework_rounds=rework_report(session, services, filters, most=0).rounds,
+        rework_rounds=rework_report(session, filters, most=0).rounds,
         cost=sum(c.cost for c in costs),
         currency=costs[0].currency if costs else "",
         tasks={f.bpmn_id: f for f in figures},
@@ -292,7 +292,7 @@ def compare_versions(
         NotFoundError: no such process or version.
     """
     authorize(session, actor, READ_REPORTS)
-    default_a, default_b = latest_two(session, services, process_id)
+    default_a, default_b = latest_two(session, process_id)
     rows = (
         resolve_version(session, services, process_id, default_a if a is None else a),
         resolve_version(session, services, process_id, default_b if b is None else b),

@@ -54,7 +54,7 @@ class Throughput:
         return self.pitches_won / decided if decided else None
 
 
-def throughput_report(session: Session, services: Services, filters: ReportFilter = EVERYTHING) -> Throughput:
+def throughput_report(session: Session, filters: ReportFilter = EVERYTHING) -> Throughput:
     """Engagements started in the period (by their start), how many were delivered, lost at
     pitch or ended otherwise, the pitch win rate, and the stages the open ones are in.
     """
@@ -119,7 +119,7 @@ class HandOff:
     p90_hours: float
 
 
-def handoff_report(session: Session, services: Services, filters: ReportFilter = EVERYTHING) -> list[HandOff]:
+def handoff_report(session: Session, filters: ReportFilter = EVERYTHING) -> list[HandOff]:
     """Latency of every hand-off between lanes: a task of one lane completed and made a task of
     another lane ready; the latency runs from then to when the receiving lane started it (its
     claim) or, never claimed, finished it. Hand-offs not picked up yet are left out, and so are
@@ -168,7 +168,7 @@ def handoff_report(session: Session, services: Services, filters: ReportFilter =
 
 
 def _throughput(session: Session, services: Services, filters: ReportFilter, by: str | None) -> ReportRows:
-    flow = throughput_report(session, services, filters)
+    flow = throughput_report(session, filters)
     figures = {
         "started": flow.started,
         "delivered": flow.delivered,
@@ -214,7 +214,7 @@ def _handoff(session: Session, services: Services, filters: ReportFilter, by: st
             "median_hours": round(h.median_hours, 2),
             "p90_hours": round(h.p90_hours, 2),
         }
-        for h in handoff_report(session, services, filters)
+        for h in handoff_report(session, filters)
     ]
     return ReportRows("handoff", None, rows)
 

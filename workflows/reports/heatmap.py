@@ -154,8 +154,8 @@ def element_figures(
     """Figures per element: the diagram's tasks in order (with no history: zeros), then any
     other element the filtered history ran (another version's), by id.
     """
-    times = {r.key: r for r in time_report(session, services, filters, by="task").rows}
-    slas = {r.key: r for r in sla_report(session, services, filters, by="task")}
+    times = {r.key: r for r in time_report(session, filters, by="task").rows}
+    slas = {r.key: r for r in sla_report(session, filters, by="task")}
     figures = []
     for bpmn_id in [*diagram, *sorted((set(times) | set(slas)) - set(diagram))]:
         t, s = times.get(bpmn_id), slas.get(bpmn_id)

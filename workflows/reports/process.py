@@ -23,7 +23,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from engine.fastsql import FastStatement
 from engine.models import Event, HumanTask, WorkflowInstance
 from workflows.models import Engagement
-from workflows.services import Services
 from workflows.time.calendar import BusinessTimeline
 from workflows.time.clocks import CLIENT_CLOCK
 
@@ -245,7 +244,7 @@ class TimeReport:
 
 
 def time_report(
-    session: Session, services: Services, filters: ReportFilter = EVERYTHING, *, by: str = "stage"
+    session: Session, filters: ReportFilter = EVERYTHING, *, by: str = "stage"
 ) -> TimeReport:
     """Business hours from ready to completed per stage, lane or person: total, median, p90.
 
@@ -330,7 +329,7 @@ class SlaCompliance:
 
 
 def sla_report(
-    session: Session, services: Services, filters: ReportFilter = EVERYTHING, *, by: str = "stage"
+    session: Session, filters: ReportFilter = EVERYTHING, *, by: str = "stage"
 ) -> list[SlaCompliance]:
     """SLA compliance per stage, lane or person, and the open tasks at risk or breached now.
 
@@ -420,7 +419,7 @@ QC_PASS, QC_FAIL = "pass", "fail"
 
 
 def rework_report(
-    session: Session, services: Services, filters: ReportFilter = EVERYTHING, *, most: int | None = 100
+    session: Session, filters: ReportFilter = EVERYTHING, *, most: int | None = 100
 ) -> ReworkReport:
     """Decisions per step (approved / changes_requested / rejected, QC pass / fail), the rounds of
     rework per step and for the most reworked engagements, and the share of QC checks that failed.

@@ -27,7 +27,7 @@ from workflows.services import Services
 
 
 def _rework(session: Session, services: Services, filters: ReportFilter, by: str | None) -> ReportRows:
-    report = rework_report(session, services, filters, most=NOTED)
+    report = rework_report(session, filters, most=NOTED)
     steps = sorted(set(report.reruns) | {d.step for d in report.decisions})
     counts = {d.step: d for d in report.decisions}
     rows = [

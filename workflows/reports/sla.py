@@ -30,7 +30,7 @@ def _sla(session: Session, services: Services, filters: ReportFilter, by: str) -
             "open_at_risk": r.open_at_risk,
             "open_breached": r.open_breached,
         }
-        for r in sla_report(session, services, filters, by=by)
+        for r in sla_report(session, filters, by=by)
     ]
     return ReportRows("sla", by, rows, "", [r["key"] for r in rows if r["open_breached"]])
 

@@ -20,7 +20,7 @@ from workflows.services import Services
 
 
 def _time(session: Session, services: Services, filters: ReportFilter, by: str) -> ReportRows:
-    report = time_report(session, services, filters, by=by)
+    report = time_report(session, filters, by=by)
     rows = [
         {
             "key": r.key,
