@@ -7,10 +7,18 @@ from typing import Any
 from flask import url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
+from sqlalchemy.orm import Session
 
 from workflows.agency import STAGES
-from workflows.engagements.lifecycle import EngagementView, cancel_engagement, start_engagement
+from workflows.engagements.lifecycle import (
+    EngagementView,
+    cancel_engagement,
+    start_engagement,
+    view_engagement,
+)
 from workflows.engagements.lifecycle import change_team as change_team_of
+from workflows.engagements.versions import engagement_version
+from workflows.services import Services
 from workflows.views.inbox import STATUSES, engagement_detail, search_engagements
 
 from .common import (
@@ -141,10 +149,15 @@ def start(args: dict[str, Any]) -> Any:
     """Start an engagement on the latest version of its definition (AMs, ops leads, admins)."""
     with work(write=True) as (session, services):
         engagement = start_engagement(session, services, actor=actor(), **args)
-        view, version = engagement_detail(session, services, engagement.id, actor=actor())
+        view, version = _edited(session, services, engagement.id)
         body = detail_body(view, version)
     location = url_for("engagements.show", engagement_id=body["id"])
     return body, 201, {**etag(version), "Location": location}
+
+
+def _edited(session: Session, services: Services, engagement_id: int) -> tuple[EngagementView, str]:
+    """The engagement as the edit that just passed its use case's check left it, with its version."""
+    return view_engagement(session, services, engagement_id), engagement_version(session, engagement_id)
 
 
 def detail_body(view: EngagementView, version: str) -> dict[str, Any]:
@@ -183,7 +196,7 @@ def change_team(args: dict[str, Any], engagement_id: int) -> Any:
         change_team_of(
             session, services, engagement_id, actor=actor(), expected_version=expected_version(), **args
         )
-        view, version = engagement_detail(session, services, engagement_id, actor=actor())
+        view, version = _edited(session, services, engagement_id)
         return detail_body(view, version), 200, etag(version)
 
 
@@ -203,5 +216,5 @@ def cancel(args: dict[str, Any], engagement_id: int) -> Any:
             reason=args["reason"],
             expected_version=expected_version(),
         )
-        view, version = engagement_detail(session, services, engagement_id, actor=actor())
+        view, version = _edited(session, services, engagement_id)
         return detail_body(view, version), 200, etag(version)

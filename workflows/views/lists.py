@@ -46,7 +46,12 @@ def list_open_tasks(
     """
     authorize(session, actor, READ)
     return _open_tasks(
-        session, lane=lane, engagement_id=engagement_id, holders=holders, roles=roles, unclaimed=unclaimed,
+        session,
+        lane=lane,
+        engagement_id=engagement_id,
+        holders=holders,
+        roles=roles,
+        unclaimed=unclaimed,
         limit=limit,
     )
 
