@@ -472,9 +472,9 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
         table.add_row(*(_e(v) for v in row))
     console.print(table)
     console.print(f"Each of them logs in with the password [bold]{DEMO_PASSWORD}[/bold] (demo data only).")
-    console.print("At the command line act as one of them with --as: e.g. `baton tasks --for ana`,")
+    console.print("At the command line act as one of them with --as: e.g. `baton tasks --for ana --as ana`,")
     console.print('`baton complete 3 pitch_outcome --as ana --data \'{"pitch_decision": "won"}\'`.')
-    console.print("Scripts use the JSON API with a token: `baton tokens issue ana --name demo`.")
+    console.print("Scripts use the JSON API with a token: `baton tokens issue ana --name demo --as ana`.")
     if seed_only:
         return
     # the worker runs beside the pages so deadlines, timers and notifications move while you look
