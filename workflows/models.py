@@ -43,6 +43,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # argon2id hash (workflows.people.auth); None: the user cannot log in with a password
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # IANA zone the person reads times in; None: the agency calendar's zone
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"
     )
