@@ -17,8 +17,32 @@ class ScriptPolicyError(SandboxError, SyntaxError):
         return str(self.msg)
 
 
-class ScriptTimeoutError(SandboxError):
+class ScriptLimitError(SandboxError):
+    """The code hit one of the sandbox's hard limits (time, memory, what it may leave behind)."""
+
+
+class ScriptTimeoutError(ScriptLimitError):
     """The code ran longer than the configured time limit."""
+
+
+class ScriptMemoryError(ScriptLimitError):
+    """The code tried to use more memory than its evaluator process may have."""
+
+
+class ScriptCrashedError(ScriptLimitError):
+    """The evaluator process died while running the code (killed by the system, e.g. for memory)."""
+
+
+class ScriptOutputError(ScriptLimitError):
+    """The code left something in task data (or returned a value) that cannot be stored."""
+
+
+class TaskDataTooLargeError(ScriptOutputError):
+    """The task data a script leaves (or a value it returns) is above the size limit."""
+
+
+class EvaluatorUnavailableError(SandboxError):
+    """No evaluator process could take the code (none could be started, or all stayed busy)."""
 
 
 class ServiceTaskNotSupportedError(SandboxError):

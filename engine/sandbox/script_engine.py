@@ -13,28 +13,34 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from .deadline import DEFAULT_TIME_LIMIT
-from .environment import RestrictedEnvironment
 from .errors import ServiceTaskNotSupportedError
+from .isolated import IsolatedEnvironment
+from .limits import SandboxLimits
 
 __all__ = ["SandboxedScriptEngine", "multi_instance_attributes"]
 
 
 class SandboxedScriptEngine(PythonScriptEngine):
-    """``PythonScriptEngine`` running all code in a :class:`RestrictedEnvironment`."""
+    """``PythonScriptEngine`` running all code in the sandbox, by default in evaluator processes
+    under hard limits (an :class:`IsolatedEnvironment`)."""
 
     def __init__(
         self,
         environment: BasePythonScriptEngineEnvironment | None = None,
         *,
         time_limit: float = DEFAULT_TIME_LIMIT,
+        limits: SandboxLimits | None = None,
     ) -> None:
         """Creates the engine.
 
         Args:
-            environment: Defaults to a new ``RestrictedEnvironment``.
+            environment: Defaults to a new ``IsolatedEnvironment`` on the shared evaluator pool.
             time_limit: Time limit for the default environment, in seconds.
+            limits: All limits of the default environment (`time_limit` is then ignored).
         """
-        super().__init__(environment or RestrictedEnvironment(time_limit=time_limit))
+        if environment is None:
+            environment = IsolatedEnvironment(limits or SandboxLimits(time_limit=time_limit))
+        super().__init__(environment)
 
     def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         """Evaluates an expression for a task (as upstream, with the cause in the message).
@@ -54,6 +60,14 @@ class SandboxedScriptEngine(PythonScriptEngine):
         except Exception as err:
             message = f"Error evaluating expression '{expression}': {err.__class__.__name__}: {err}"
             raise WorkflowTaskException(message, task=task, exception=err) from err
+
+    def get_error_line_number_and_content(self, script: str, err: Exception) -> tuple[int, str]:
+        """The script line an error happened on: reported by the evaluator, else found as upstream."""
+        line = getattr(err, "sandbox_line", None)
+        if not isinstance(line, int) or line <= 0:
+            return super().get_error_line_number_and_content(script, err)  # type: ignore[no-any-return]
+        lines = script.splitlines()
+        return line, lines[line - 1] if line <= len(lines) else ""
 
     def call_service(self, task: Any, **kwargs: Any) -> Any:
         """Service tasks are not supported (upstream's error path is broken).
