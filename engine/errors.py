@@ -73,3 +73,16 @@ class WorkflowExecutionError(EngineError):
 
 class WorkflowLimitError(WorkflowExecutionError):
     """The instance outgrew what the engine can run safely (e.g. endless rework loops)."""
+
+
+class ScriptLimitExceededError(WorkflowLimitError):
+    """A script, condition or expression went past a hard limit of the sandbox (time, memory,
+    size or kind of the data it leaves); the step is rolled back."""
+
+
+class ScriptsUnavailableError(EngineError):
+    """No script evaluator could take the step's code (all busy, or none could start): try again."""
+
+    def __init__(self, message: str, element_id: str | None = None) -> None:
+        self.element_id = element_id
+        super().__init__(message)

@@ -7,6 +7,7 @@ the `human_task` projection and the event log change in that one transaction.
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from .errors import (
     FieldError,
     FormValidationError,
     NotFoundError,
+    ScriptLimitExceededError,
+    ScriptsUnavailableError,
     TaskNotReadyError,
     WorkflowExecutionError,
     WorkflowLimitError,
@@ -41,6 +44,7 @@ from .projection import (
     event_row,
     project,
 )
+from .sandbox import EvaluatorUnavailableError, ScriptLimitError, sandbox_failure
 from .serialization import frontier_of, iter_all_tasks
 from .store import InstanceHead, InstanceStore, LiveInstance, new_instance_row
 from .timers import write_timers
@@ -330,6 +334,11 @@ class Runtime:
         except SpiffWorkflowException as exc:
             spec = getattr(exc, "task_spec", None)
             eid = element_id(spec) if spec is not None else None
+            failure = sandbox_failure(exc)
+            if isinstance(failure, EvaluatorUnavailableError):
+                raise ScriptsUnavailableError(str(failure), eid) from exc
+            if isinstance(failure, ScriptLimitError):
+                raise ScriptLimitExceededError(_limit_message(spec, failure), eid) from exc
             raise WorkflowExecutionError(str(exc).split("\n")[0], eid) from exc
         except RecursionError as exc:
             raise WorkflowLimitError("the instance is too deep to run (endless loop?)") from exc
@@ -348,6 +357,17 @@ class Runtime:
         if proj.finished and head.status == "running":
             values.update(status="completed", ended_at=now, end_event=proj.end_event)
         return values
+
+
+def _limit_message(spec: Any, failure: Exception) -> str:
+    """Which element's code was stopped and why, e.g. ``script task 'Compute': Script exceeded...``."""
+    if spec is None:
+        return str(failure)
+    kind = re.sub(r"(?<!^)(?=[A-Z])", " ", type(spec).__name__).lower()
+    name = getattr(spec, "bpmn_name", None) or element_id(spec)
+    expression = getattr(failure, "sandbox_expression", None)
+    where = f" (in the expression {expression!r})" if expression else ""
+    return f"{kind} {name!r}: {failure}{where}"
 
 
 def _find_task(live: LiveInstance, task_id: str) -> Task:

@@ -13,37 +13,66 @@ RestrictedPython policy:
 * ``**``, ``<<`` and ``*`` go through guards that refuse results too big to
   compute quickly (a single huge C-level operation cannot be interrupted);
 * every loop iteration, comprehension step and function call runs a deadline
-  check, so runaway code stops with :class:`ScriptTimeoutError` (:mod:`.deadline`).
+  check, so runaway code stops with :class:`ScriptTimeoutError` (:mod:`.deadline`);
+* the code runs in a warm evaluator process (:mod:`.worker`, :mod:`.pool`) under OS limits on
+  memory and CPU, killed when it overruns the wall-clock limit: no builtin call can take more
+  time or memory than :class:`SandboxLimits` allow, and the server's other requests never
+  wait for it. Only storable task data crosses back (:mod:`.wire`), within a size bound.
 
-:mod:`.environment` runs the code on task data; :mod:`.script_engine` is what
+:mod:`.environment` runs code on task data in the current process (what each evaluator
+does); :mod:`.isolated` is the environment the engine uses, handing code to evaluators and
+keeping plain expressions in-process (:mod:`.fastpath`); :mod:`.script_engine` is what
 SpiffWorkflow is handed.
-
-Limitations: memory is not bounded (``s = s + s`` in a loop, ``'%*d' % (10**9, 1)``);
-run workers under an OS memory limit for hard isolation.
 """
 
 from __future__ import annotations
 
 from .deadline import DEFAULT_TIME_LIMIT
 from .environment import RestrictedEnvironment
-from .errors import SandboxError, ScriptPolicyError, ScriptTimeoutError, ServiceTaskNotSupportedError
+from .errors import (
+    EvaluatorUnavailableError,
+    SandboxError,
+    ScriptCrashedError,
+    ScriptLimitError,
+    ScriptMemoryError,
+    ScriptOutputError,
+    ScriptPolicyError,
+    ScriptTimeoutError,
+    ServiceTaskNotSupportedError,
+    TaskDataTooLargeError,
+)
 from .guards import MAX_INT_BITS, MAX_RANGE, MAX_SEQUENCE_LENGTH, SAFE_BUILTINS
+from .isolated import IsolatedEnvironment
+from .limits import DEFAULT_LIMITS, SandboxLimits
 from .policy import check_expression, check_script
-from .script_engine import SandboxedScriptEngine, multi_instance_attributes
+from .pool import EvaluatorPool, shared_pool
+from .script_engine import SandboxedScriptEngine, multi_instance_attributes, sandbox_failure
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_TIME_LIMIT",
     "MAX_INT_BITS",
     "MAX_RANGE",
     "MAX_SEQUENCE_LENGTH",
     "SAFE_BUILTINS",
+    "EvaluatorPool",
+    "EvaluatorUnavailableError",
+    "IsolatedEnvironment",
     "RestrictedEnvironment",
     "SandboxError",
+    "SandboxLimits",
     "SandboxedScriptEngine",
+    "ScriptCrashedError",
+    "ScriptLimitError",
+    "ScriptMemoryError",
+    "ScriptOutputError",
     "ScriptPolicyError",
     "ScriptTimeoutError",
     "ServiceTaskNotSupportedError",
+    "TaskDataTooLargeError",
     "check_expression",
     "check_script",
     "multi_instance_attributes",
+    "sandbox_failure",
+    "shared_pool",
 ]

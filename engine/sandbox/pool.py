@@ -124,8 +124,8 @@ class EvaluatorPool:
                 raise ScriptCrashedError(f"the script evaluator gave an invalid answer: {err}") from None
             if reply is None:
                 raise ScriptCrashedError(
-                    f"the script evaluator stopped while running the code ({evaluator.death()}); "
-                    f"the code probably needed more than {human_size(self.limits.memory_limit)} of memory"
+                    f"the script evaluator stopped while running the code ({evaluator.death()}); it "
+                    f"probably exceeded the memory limit of {human_size(self.limits.memory_limit)}"
                 )
             keep = evaluator.jobs < _MAX_JOBS and not _retiring(reply)
             return reply

@@ -13,11 +13,11 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from .deadline import DEFAULT_TIME_LIMIT
-from .errors import ServiceTaskNotSupportedError
+from .errors import SandboxError, ServiceTaskNotSupportedError
 from .isolated import IsolatedEnvironment
 from .limits import SandboxLimits
 
-__all__ = ["SandboxedScriptEngine", "multi_instance_attributes"]
+__all__ = ["SandboxedScriptEngine", "multi_instance_attributes", "sandbox_failure"]
 
 
 class SandboxedScriptEngine(PythonScriptEngine):
@@ -58,6 +58,8 @@ class SandboxedScriptEngine(PythonScriptEngine):
             se.add_note(f"Error evaluating expression '{expression}'")
             raise se
         except Exception as err:
+            if isinstance(err, SandboxError):
+                err.sandbox_expression = expression  # type: ignore[attr-defined]
             message = f"Error evaluating expression '{expression}': {err.__class__.__name__}: {err}"
             raise WorkflowTaskException(message, task=task, exception=err) from err
 
@@ -77,6 +79,18 @@ class SandboxedScriptEngine(PythonScriptEngine):
         """
         err = ServiceTaskNotSupportedError("Service tasks are not supported by the sandboxed script engine")
         raise WorkflowTaskException(str(err), task=task, exception=err)
+
+
+def sandbox_failure(exc: BaseException) -> SandboxError | None:
+    """The sandbox's own error behind a SpiffWorkflow exception (its cause or context), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, SandboxError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def multi_instance_attributes(task: Any, expression: str) -> dict[str, Any]:

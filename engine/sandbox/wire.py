@@ -5,8 +5,8 @@ tuples (they arrive as lists, as after a reload from the store), dicts (non-stri
 strings, as ``json`` does) and the types SpiffWorkflow's serializer registry stores
 (``datetime``, ``timedelta``, ``UUID``). Anything else a script leaves in task data (``range``,
 ``bytes``, ``set``, ``date``...) is refused here, naming the variable, instead of failing later
-when the step is saved. ``date`` crosses only as an expression's value (a timer may compute
-one), never into task data.
+when the step is saved. An expression's value is held to the same rule: SpiffWorkflow keeps
+some (a timer's date) in the task's internal data, which is stored too.
 
 Decoding never runs code: it is ``json.loads`` with a hook that rebuilds the few tagged types.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -44,29 +44,19 @@ class _Unstorable(TypeError):
         self.type_name = type(value).__name__
 
 
-def _tagged(allow_date: bool) -> Any:
-    def default(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return {TAG: ["datetime", value.isoformat()]}
-        if isinstance(value, date) and allow_date:
-            return {TAG: ["date", value.isoformat()]}
-        if isinstance(value, timedelta):
-            return {TAG: ["timedelta", value.days, value.seconds, value.microseconds]}
-        if isinstance(value, UUID):
-            return {TAG: ["uuid", str(value)]}
-        raise _Unstorable(value)
-
-    return default
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {TAG: ["datetime", value.isoformat()]}
+    if isinstance(value, timedelta):
+        return {TAG: ["timedelta", value.days, value.seconds, value.microseconds]}
+    if isinstance(value, UUID):
+        return {TAG: ["uuid", str(value)]}
+    raise _Unstorable(value)
 
 
-_DATA_DEFAULT = _tagged(allow_date=False)
-_VALUE_DEFAULT = _tagged(allow_date=True)
-
-
-def _dumps(obj: Any, default: Any) -> str:
+def _dumps(obj: Any, *, allow_nan: bool = False) -> str:
     # NaN and infinities are refused in task data: PostgreSQL's JSON types reject them.
-    allow_nan = default is _VALUE_DEFAULT
-    return json.dumps(obj, default=default, ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan)
+    return json.dumps(obj, default=_default, ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan)
 
 
 def _explain(err: BaseException, where: str) -> ScriptOutputError:
@@ -120,7 +110,33 @@ def _lower_bound(value: Any, cap: int) -> int:
     return total
 
 
-def _too_large(size: str, max_bytes: int, what: str, data: Any) -> TaskDataTooLargeError:
+def _has_cycle(value: Any) -> bool:
+    """Whether a list or dict in `value` contains itself (each container is visited once)."""
+    done: set[int] = set()
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, leaving = stack.pop()
+        if not isinstance(item, list | tuple | dict):
+            continue
+        key = id(item)
+        if leaving:
+            on_path.discard(key)
+            done.add(key)
+            continue
+        if key in on_path:
+            return True
+        if key in done:
+            continue
+        on_path.add(key)
+        stack.append((item, True))
+        stack.extend((child, False) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _too_large(size: str, max_bytes: int, what: str, data: Any) -> ScriptOutputError:
+    if _has_cycle(data):
+        return ScriptOutputError(f"{what} contains itself (a circular reference) and cannot be stored")
     largest = _largest(data, max_bytes) if isinstance(data, Mapping) else ""
     limit = human_size(max_bytes)
     return TaskDataTooLargeError(f"{what} would take {size}, above the limit of {limit}{largest}")
@@ -141,7 +157,7 @@ def encode_data(data: Mapping[str, Any], max_bytes: int, what: str = "task data"
     if _surely_above(data, max_bytes):
         raise _too_large(f"more than {human_size(max_bytes)}", max_bytes, what, data)
     try:
-        text = _dumps(data, _DATA_DEFAULT)
+        text = _dumps(data)
     except _ENCODE_ERRORS as err:
         raise _locate(data, err, what) from None
     encoded = text.encode("utf-8", "surrogatepass")
@@ -151,7 +167,7 @@ def encode_data(data: Mapping[str, Any], max_bytes: int, what: str = "task data"
 
 
 def encode_value(value: Any, max_bytes: int) -> bytes:
-    """An expression's value as UTF-8 JSON (``date`` allowed).
+    """An expression's value as UTF-8 JSON (NaN allowed: a condition may compare with it).
 
     Raises:
         ScriptOutputError: The value cannot be passed on.
@@ -161,7 +177,7 @@ def encode_value(value: Any, max_bytes: int) -> bytes:
     if _surely_above(value, max_bytes):
         raise _too_large(f"more than {human_size(max_bytes)}", max_bytes, what, None)
     try:
-        text = _dumps(value, _VALUE_DEFAULT)
+        text = _dumps(value, allow_nan=True)
     except _ENCODE_ERRORS as err:
         raise _explain(err, what) from None
     encoded = text.encode("utf-8", "surrogatepass")
@@ -176,7 +192,7 @@ def _locate(data: Mapping[str, Any], err: BaseException, what: str) -> ScriptOut
         return _explain(err, what)
     for key, value in data.items():
         try:
-            _dumps(value, _DATA_DEFAULT)
+            _dumps(value)
         except _ENCODE_ERRORS as inner:
             return _explain(inner, f"the variable '{key}'")
     return _explain(err, what)
@@ -199,8 +215,6 @@ def _hook(obj: dict[str, Any]) -> Any:
     kind, *args = tagged
     if kind == "datetime":
         return datetime.fromisoformat(args[0])
-    if kind == "date":
-        return date.fromisoformat(args[0])
     if kind == "timedelta":
         return timedelta(days=args[0], seconds=args[1], microseconds=args[2])
     if kind == "uuid":

@@ -123,7 +123,7 @@ class _Evaluator:
             retire = True
             failure = _failure(
                 "ScriptMemoryError",
-                f"the code tried to use more than {human_size(self.memory)} of memory and was stopped",
+                f"Script exceeded the memory limit of {human_size(self.memory)} and was stopped",
                 retire=True,
             )
         except DeadlineExceeded:  # escaped a handler: still a timeout

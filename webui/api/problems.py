@@ -20,6 +20,8 @@ from engine.errors import (
     DefinitionError,
     FormValidationError,
     NotFoundError,
+    ScriptLimitExceededError,
+    ScriptsUnavailableError,
     TaskNotReadyError,
     WorkflowExecutionError,
 )
@@ -45,7 +47,9 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "invalid-form": (422, "The task's form data is invalid"),
     "invalid-definition": (422, "The definition is refused"),
     "workflow-failed": (422, "The workflow could not run with this input"),
+    "script-limit": (422, "A script or expression of the workflow went past the sandbox's limits"),
     "too-many-attempts": (429, "Too many failed attempts"),
+    "scripts-busy": (503, "The workflow's scripts cannot run right now"),
 }
 
 
@@ -129,6 +133,10 @@ def for_domain_error(exc: Exception) -> Response | None:
         return problem(
             422, f"{len(errors)} problem(s) in the definition", kind="invalid-definition", errors=errors
         )
+    if isinstance(exc, ScriptLimitExceededError):
+        return problem(422, str(exc), kind="script-limit")
+    if isinstance(exc, ScriptsUnavailableError):
+        return problem(503, str(exc), kind="scripts-busy", headers={"Retry-After": "1"})
     if isinstance(exc, WorkflowExecutionError):
         return problem(422, str(exc), kind="workflow-failed")
     if isinstance(exc, ValueError):  # a use case refused an argument (blank reason, unfit assignee...)
