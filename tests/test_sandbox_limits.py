@@ -97,7 +97,11 @@ def test_a_bomb_in_a_script_stops_at_the_limit_and_leaves_task_data_alone(
 
 @pytest.mark.parametrize(
     "expression",
-    ["pow(3, 2**24999, 2**24999 + 1) % 10 == 1", "len(sum([[0] * 100] * 3000, [])) > 0", "'%*d' % (10**10, 1)"],
+    [
+        "pow(3, 2**24999, 2**24999 + 1) % 10 == 1",
+        "len(sum([[0] * 100] * 3000, [])) > 0",
+        "'%*d' % (10**10, 1)",
+    ],
     ids=["pow", "sum-of-lists", "format-width"],
 )
 def test_a_bomb_in_an_expression_stops_at_the_limit(env: IsolatedEnvironment, expression: str) -> None:
@@ -181,7 +185,8 @@ def test_an_expression_value_is_bounded_and_must_be_passable(env: IsolatedEnviro
     with pytest.raises(ScriptOutputError, match="'date'"):  # a timer's value is stored: no date
         env.evaluate("date(2026, 1, 2)", {})
     assert env.evaluate("timedelta(days=2)", {}).days == 2
-    assert env.evaluate("datetime(2026, 1, 2, tzinfo=timezone.utc)", {}).isoformat() == "2026-01-02T00:00:00+00:00"
+    when = env.evaluate("datetime(2026, 1, 2, tzinfo=timezone.utc)", {})
+    assert when.isoformat() == "2026-01-02T00:00:00+00:00"
 
 
 def test_script_errors_keep_their_type_message_and_line(env: IsolatedEnvironment) -> None:
@@ -343,7 +348,9 @@ def _fuzz_cases(count: int) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("script", list(_fuzz_cases(12)))
-def test_fuzz_builtins_with_large_arguments_end_within_the_bound(env: IsolatedEnvironment, script: str) -> None:
+def test_fuzz_builtins_with_large_arguments_end_within_the_bound(
+    env: IsolatedEnvironment, script: str
+) -> None:
     data: dict[str, Any] = {"seed": 1}
     elapsed, err, _ = timed(env.execute, script, data)
     assert elapsed < BOUND, f"{script!r} took {elapsed:.2f} s"
@@ -517,7 +524,11 @@ def _started(ana: Caller) -> dict[str, Any]:
     [
         ({"review_script": POW_BOMB}, "[after_review] script task 'Record the review'", "time limit"),
         ({"review_script": "s = {1, 2}"}, "[after_review] script task", "'set'"),
-        ({"condition": "pow(3, 2**24999, 2**24999 + 1) % 10 == 3"}, "[route] exclusive gateway 'Big budget?'", "time limit"),
+        (
+            {"condition": "pow(3, 2**24999, 2**24999 + 1) % 10 == 3"},
+            "[route] exclusive gateway 'Big budget?'",
+            "time limit",
+        ),
         ({"condition": "len('%*d' % (10**10, 1)) > 0"}, "[route] exclusive gateway", "memory"),
         ({"timer": "'P%dD' % (pow(3, 2**24999, 2**24999 + 1) % 10)"}, "[wait] ", "time limit"),
         ({"timer": "['P1D'] * 100000"}, "[wait] ", "above the limit"),
@@ -600,7 +611,9 @@ def test_a_health_check_is_answered_while_a_bomb_runs(strict: Services, strict_a
     assert max(checks) < 0.3, f"health checks took up to {max(checks) * 1000:.0f} ms while the bomb ran"
 
 
-def test_many_steps_at_once_each_get_an_evaluator_or_a_clear_answer(strict: Services, strict_app: Flask) -> None:
+def test_many_steps_at_once_each_get_an_evaluator_or_a_clear_answer(
+    strict: Services, strict_app: Flask
+) -> None:
     _deploy(strict, start_script=POW_BOMB)
     callers = [caller(strict_app, strict, "ana") for _ in range(3)]
     results: list[int] = []
