@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from xml.sax.saxutils import escape
@@ -26,7 +27,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from engine.errors import ScriptLimitExceededError
-from engine.models import WorkflowInstance
+from engine.models import TimerDue, WorkflowInstance
+from engine.timers import TimerWorker
 from engine.sandbox import (
     IsolatedEnvironment,
     RestrictedEnvironment,
@@ -40,6 +42,7 @@ from engine.sandbox import (
 from engine.sandbox.fastpath import fast_evaluator
 from tests.api_support import Caller, caller, make_app, problem_of
 from tests.browser_support import serving
+from tests.conftest import FakeClock
 from workflows.services import Services
 
 LIMIT = 0.5
@@ -393,6 +396,7 @@ _PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
         <bpmn:flowNodeRef>after_review</bpmn:flowNodeRef>
         <bpmn:flowNodeRef>route</bpmn:flowNodeRef>
         <bpmn:flowNodeRef>wait</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>after_wait</bpmn:flowNodeRef>
         <bpmn:flowNodeRef>approve</bpmn:flowNodeRef>
         <bpmn:flowNodeRef>end</bpmn:flowNodeRef>
         <bpmn:flowNodeRef>end_small</bpmn:flowNodeRef>
@@ -425,12 +429,16 @@ _PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
       <bpmn:incoming>f_big</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing>
       <bpmn:timerEventDefinition><bpmn:timeDuration>{timer}</bpmn:timeDuration></bpmn:timerEventDefinition>
     </bpmn:intermediateCatchEvent>
+    <bpmn:scriptTask id="after_wait" name="Note the wait" scriptFormat="python">
+      <bpmn:incoming>f5</bpmn:incoming><bpmn:outgoing>f5b</bpmn:outgoing>
+      <bpmn:script>{fired_script}</bpmn:script>
+    </bpmn:scriptTask>
     <bpmn:userTask id="approve" name="Approve the budget">
       <bpmn:extensionElements><spiffworkflow:properties>
         <spiffworkflow:property name="stage" value="pitch" />
         <spiffworkflow:property name="sla" value="2bd" />
       </spiffworkflow:properties></bpmn:extensionElements>
-      <bpmn:incoming>f5</bpmn:incoming><bpmn:outgoing>f6</bpmn:outgoing>
+      <bpmn:incoming>f5b</bpmn:incoming><bpmn:outgoing>f6</bpmn:outgoing>
     </bpmn:userTask>
     <bpmn:endEvent id="end"><bpmn:incoming>f6</bpmn:incoming></bpmn:endEvent>
     <bpmn:endEvent id="end_small"><bpmn:incoming>f_small</bpmn:incoming></bpmn:endEvent>
@@ -438,6 +446,8 @@ _PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="f2" sourceRef="compute" targetRef="review" />
     <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="after_review" />
     <bpmn:sequenceFlow id="f4" sourceRef="after_review" targetRef="route" />
+    <bpmn:sequenceFlow id="f5" sourceRef="wait" targetRef="after_wait" />
+    <bpmn:sequenceFlow id="f5b" sourceRef="after_wait" targetRef="approve" />
     <bpmn:sequenceFlow id="f6" sourceRef="approve" targetRef="end" />
   </bpmn:process>
 </bpmn:definitions>
@@ -448,6 +458,7 @@ SAFE = {
     "review_script": "reviewed = True",
     "condition": "budget &gt; 10000",
     "timer": '"PT1H"',
+    "fired_script": "waited = True",
 }
 NEW = {
     "client": "Acme",
@@ -631,3 +642,23 @@ def test_many_steps_at_once_each_get_an_evaluator_or_a_clear_answer(
         t.join(timeout=30)
     assert sorted(results) == [422, 422, 422]
     assert _instances(strict) == 0
+
+
+def test_a_timer_whose_next_script_breaks_a_limit_is_set_aside_and_retried(
+    strict: Services, ana: Caller, spiff_clock: FakeClock
+) -> None:
+    _deploy(strict, fired_script=POW_BOMB)
+    engagement = _started(ana)
+    url = f"/api/v1/engagements/{engagement['id']}/tasks/review/complete"
+    assert ana.post(url, json={"data": {}}).status_code == 200
+    spiff_clock.now += timedelta(hours=2)
+    worker = TimerWorker(strict.db, strict.runtime.fire_timers, clock=spiff_clock)
+    start = time.monotonic()
+    stats = worker.run_once()
+    assert time.monotonic() - start < BOUND + 1
+    assert stats.fired == 0 and stats.failures == 1
+    assert "[after_wait] script task 'Note the wait': Script exceeded the time limit" in stats.errors[0]
+    with strict.db.unit_of_work(write=False) as session:
+        timer = session.scalar(select(TimerDue))
+        assert timer is not None and timer.attempts == 1  # postponed, to be tried again
+    assert ana.get(f"/api/v1/engagements/{engagement['id']}").get_json()["open_tasks"] == []
