@@ -51,11 +51,13 @@ class Services:
         return DeadlineSweeper(self.db, self.events, clock=self.runtime.clock, batch=batch)
 
     def warm_up(self) -> int:
-        """Load the specs (and lane roles) of every deployed version into memory (once, at start-up).
+        """Load the specs (and lane roles) of every deployed version into memory (once, at start-up),
+        and start a script evaluator process in the background.
 
         Returns:
             How many versions were loaded. A missing schema (before `init-db`) loads none.
         """
+        self.store.script_engine.warm_up()
         if not inspect(self.db.engine).has_table(DefinitionVersion.__tablename__):
             return 0
         with self.db.unit_of_work(write=False) as session:

@@ -160,6 +160,8 @@ class IsolatedEnvironment(BasePythonScriptEngineEnvironment):
         extra = encode_data(shared, max_bytes, "the data objects the script reads") if shared else _EMPTY
         reply = self._run("exec", script, payload, extra)
         result = decode(reply[1])
+        if not isinstance(result, dict):
+            raise ScriptCrashedError("the script evaluator gave an invalid answer")
         context.clear()
         context.update(result)
         return True

@@ -9,6 +9,7 @@ evaluator that overruns is killed (``SIGKILL``) and a fresh one is started on th
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -132,9 +133,21 @@ class EvaluatorPool:
         finally:
             self._release(evaluator, keep)
 
-    def warm_up(self) -> None:
-        """Starts one evaluator now (if none is idle), so the first evaluation does not wait for it."""
+    def warm_up(self, *, wait: bool = True) -> None:
+        """Starts one evaluator (if none is idle), so the first evaluation does not wait for it.
+
+        Args:
+            wait: False to start it in the background and return at once (at boot).
+        """
+        if not wait:
+            threading.Thread(target=self._warm_quietly, name="sandbox-warm-up", daemon=True).start()
+            return
         self._release(self._acquire(), True)
+
+    def _warm_quietly(self) -> None:
+        # at boot: an evaluator that cannot start now is started (and reported) on first use
+        with contextlib.suppress(EvaluatorUnavailableError):
+            self.warm_up()
 
     def close(self) -> None:
         """Stops the idle evaluators (busy ones stop when their caller hands them back)."""

@@ -63,6 +63,12 @@ class SandboxedScriptEngine(PythonScriptEngine):
             message = f"Error evaluating expression '{expression}': {err.__class__.__name__}: {err}"
             raise WorkflowTaskException(message, task=task, exception=err) from err
 
+    def warm_up(self) -> None:
+        """Starts an evaluator process in the background, so the first script does not wait for one."""
+        pool = getattr(self.environment, "pool", None)
+        if pool is not None:
+            pool.warm_up(wait=False)
+
     def get_error_line_number_and_content(self, script: str, err: Exception) -> tuple[int, str]:
         """The script line an error happened on: reported by the evaluator, else found as upstream."""
         line = getattr(err, "sandbox_line", None)
