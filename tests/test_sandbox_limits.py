@@ -368,6 +368,19 @@ def test_fuzz_builtins_with_large_arguments_end_within_the_bound(
     assert env.evaluate("seed + 1", {"seed": 1}) == 2
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [s.removeprefix("y = ") for s in _fuzz_cases(6) if "\n" not in s and s.startswith("y = ")],
+)
+def test_fuzz_the_same_builtins_as_conditions_end_within_the_bound(
+    env: IsolatedEnvironment, expression: str
+) -> None:
+    elapsed, err, _ = timed(env.evaluate, f"bool({expression})", {"seed": 1})
+    assert elapsed < BOUND, f"{expression!r} took {elapsed:.2f} s"
+    assert err is None or str(err)
+    assert env.evaluate("seed + 1", {"seed": 1}) == 2
+
+
 # -- never blocking the rest of the process -----------------------------------------------
 
 
