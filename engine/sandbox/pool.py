@@ -49,7 +49,10 @@ class _Evaluator:
         self.to_child = self.proc.stdin.fileno()
         self.from_child = self.proc.stdout.fileno()
         self.jobs = 0
-        ready = read_frame_until(self.from_child, time.monotonic() + _START_TIMEOUT, max_size=1024)
+        try:
+            ready = read_frame_until(self.from_child, time.monotonic() + _START_TIMEOUT, max_size=1024)
+        except (FrameTimeout, ValueError):
+            ready = None
         if ready is None:
             self.kill()
             raise EvaluatorUnavailableError("the script evaluator process failed to start")
