@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-__all__ = ["MAX_INT_BITS", "NotPlain", "fast_evaluator"]
+__all__ = ["MAX_INT_BITS", "Evaluator", "NotPlain", "fast_evaluator"]
 
 MAX_INT_BITS = 4096
 

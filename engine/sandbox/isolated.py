@@ -39,7 +39,7 @@ from .errors import (
     ServiceTaskNotSupportedError,
     TaskDataTooLargeError,
 )
-from .fastpath import fast_evaluator
+from .fastpath import Evaluator, fast_evaluator
 from .limits import DEFAULT_LIMITS, SandboxLimits
 from .policy import FILENAME, compile_or_raise
 from .pool import EvaluatorPool, shared_pool
@@ -77,6 +77,16 @@ def referenced_names(code: CodeType) -> frozenset[str]:
         if isinstance(const, CodeType):
             names |= referenced_names(const)
     return frozenset(n for n in names if not n.startswith("_"))
+
+
+@lru_cache(maxsize=4096)
+def _prepared_expression(expression: str) -> tuple[frozenset[str], Evaluator | None]:
+    """The names an expression reads and its in-process evaluator (None: not plain), once per source.
+
+    Raises:
+        ScriptPolicyError: The expression is refused (not cached: `compile_source` caches that).
+    """
+    return referenced_names(compile_or_raise(expression, "eval")), fast_evaluator(expression)
 
 
 class IsolatedEnvironment(BasePythonScriptEngineEnvironment):
@@ -117,18 +127,15 @@ class IsolatedEnvironment(BasePythonScriptEngineEnvironment):
             ScriptLimitError: It ran past a limit (time, memory, size of its value).
             Exception: What the expression raised (rebuilt: same type and message).
         """
-        code = compile_or_raise(expression, "eval")
-        names = referenced_names(code)
+        names, plain = _prepared_expression(expression)
         external = external_context or {}
         variables = {n: external[n] for n in names if n in external}
         variables.update((n, context[n]) for n in names if n in context)
-        if self.fast_path:
-            plain = fast_evaluator(expression)
-            if plain is not None:
-                try:
-                    return plain(variables)
-                except Exception:  # NotPlain, or an error: the evaluator gives the real answer
-                    pass
+        if self.fast_path and plain is not None:
+            try:
+                return plain(variables)
+            except Exception:  # NotPlain, or an error: the evaluator gives the real answer
+                pass
         payload = encode_data(variables, self.limits.max_data_bytes, "the variables the expression reads")
         reply = self._run("eval", expression, payload, _EMPTY)
         return decode(reply[1])
