@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import threading
 import time
@@ -692,3 +693,18 @@ def test_a_timer_whose_next_script_breaks_a_limit_is_set_aside_and_retried(
         timer = session.scalar(select(TimerDue))
         assert timer is not None and timer.attempts == 1  # postponed, to be tried again
     assert ana.get(f"/api/v1/engagements/{engagement['id']}").get_json()["open_tasks"] == []
+
+
+def test_a_forked_server_process_starts_evaluators_of_its_own(env: IsolatedEnvironment) -> None:
+    slow = IsolatedEnvironment(LIMITS, fast_path=False)
+    assert slow.evaluate("a + 1", {"a": 1}) == 2
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            code = 0 if slow.evaluate("a + 2", {"a": 1}) == 3 else 1
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert slow.evaluate("a + 3", {"a": 1}) == 4  # the parent's evaluators were left alone

@@ -243,6 +243,8 @@ def _close_all() -> None:
 
 
 def _after_fork() -> None:
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()  # another thread of the parent may have held it at the fork
     for pool in list(_POOLS):
         pool._forget()
 
