@@ -708,3 +708,19 @@ def test_a_forked_server_process_starts_evaluators_of_its_own(env: IsolatedEnvir
     _pid, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert slow.evaluate("a + 3", {"a": 1}) == 4  # the parent's evaluators were left alone
+
+
+def test_evaluators_run_under_os_limits_on_memory_cpu_files_and_processes() -> None:
+    pool = EvaluatorPool(LIMITS)
+    try:
+        pool.warm_up()
+        (evaluator,) = pool._idle
+        with open(f"/proc/{evaluator.proc.pid}/limits", encoding="ascii") as limits_file:
+            limits = {line[:26].strip(): line[26:].split() for line in limits_file.readlines()[1:]}
+        address_space = int(limits["Max address space"][0])
+        assert LIMITS.memory_limit < address_space < LIMITS.memory_limit + 512 * 1024 * 1024
+        assert limits["Max file size"][0] == "0" and limits["Max core file size"][0] == "0"
+        assert int(limits["Max open files"][0]) <= 16
+        assert limits["Max cpu time"][0] != "unlimited"  # set again before every request
+    finally:
+        pool.close()

@@ -37,6 +37,7 @@ __all__ = ["main"]
 
 SCRIPT_FILENAME = "<string>"
 _CPU_MARGIN = 2
+_IDLE_CPU = 10
 
 
 def _vm_size() -> int:
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     memory = int(args[0])
     out = _private_stdout()
     _limit_resources(memory)
+    _allow_cpu(_IDLE_CPU)  # moved on before each request
     evaluator = _Evaluator(memory)
     write_frame(out, [b'{"ready":true}'])
     while True:
