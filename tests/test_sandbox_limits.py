@@ -724,3 +724,16 @@ def test_evaluators_run_under_os_limits_on_memory_cpu_files_and_processes() -> N
         assert limits["Max cpu time"][0] != "unlimited"  # set again before every request
     finally:
         pool.close()
+
+
+def test_evaluators_see_none_of_the_servers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATON_SECRET_FOR_TEST", "s3cret")
+    pool = EvaluatorPool(LIMITS)
+    try:
+        pool.warm_up()
+        (evaluator,) = pool._idle
+        with open(f"/proc/{evaluator.proc.pid}/environ", "rb") as environ:
+            assert b"s3cret" not in environ.read()
+        assert os.readlink(f"/proc/{evaluator.proc.pid}/cwd") == "/"
+    finally:
+        pool.close()

@@ -41,9 +41,11 @@ class _Evaluator:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            close_fds=True,
+            close_fds=True,  # no database socket or log file reaches it
             start_new_session=True,  # a Ctrl-C meant for the server does not reach it
             bufsize=0,
+            env={"PATH": os.defpath},  # none of the server's settings or secrets
+            cwd="/",
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.to_child = self.proc.stdin.fileno()
