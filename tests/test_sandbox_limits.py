@@ -47,6 +47,7 @@ from engine.timers import TimerWorker
 from tests.api_support import Caller, caller, make_app, problem_of
 from tests.browser_support import serving
 from tests.conftest import FakeClock
+from tests.test_diagrams import logged_in
 from workflows.services import Services
 
 LIMIT = 0.5
@@ -737,3 +738,17 @@ def test_evaluators_see_none_of_the_servers_environment(monkeypatch: pytest.Monk
         assert os.readlink(f"/proc/{evaluator.proc.pid}/cwd") == "/"
     finally:
         pool.close()
+
+
+def test_on_the_task_page_a_limit_breach_is_shown_on_the_task_it_left_open(
+    strict: Services, strict_app: Flask, ana: Caller
+) -> None:
+    _deploy(strict, review_script=POW_BOMB)
+    engagement = _started(ana)
+    page = logged_in(strict_app, strict, "ana")
+    task_id = engagement["open_tasks"][0]["task_id"]
+    shown = page.post(f"/engagements/{engagement['id']}/tasks/{task_id}/complete", data={"title": "Review"})
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 422
+    assert "script task &#39;Record the review&#39;: Script exceeded the time limit" in html
+    assert ana.get(f"/api/v1/engagements/{engagement['id']}/tasks/review").get_json()["state"] == "ready"

@@ -8,7 +8,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from engine.definitions import element_id
-from engine.errors import ConflictError, FormValidationError, NotFoundError
+from engine.errors import (
+    ConflictError,
+    FormValidationError,
+    NotFoundError,
+    ScriptsUnavailableError,
+    WorkflowExecutionError,
+)
 from workflows.agency import STAGE_LABELS, STAGES, is_true
 from workflows.engagements.effort import MAX_HOURS_PER_ENTRY, MAX_NOTE, log_effort
 from workflows.engagements.lifecycle import view_engagement
@@ -142,6 +148,8 @@ def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
     except (PermissionDenied, ConflictError, NotFoundError) as exc:
         if not read:  # refused before the form was read (no such task): the error page
             raise
+        return _refused(exc, engagement_id, task_id, values=data, acting=acting)
+    except (WorkflowExecutionError, ScriptsUnavailableError) as exc:  # the step was rolled back
         return _refused(exc, engagement_id, task_id, values=data, acting=acting)
     title = request.form.get("title", "The task")
     ended = f" The engagement is {result.status}." if result.status != "running" else ""
