@@ -105,6 +105,7 @@ class EvaluatorPool:
         self.limits = limits
         self._idle: list[_Evaluator] = []
         self._running = 0  # processes alive, idle or busy
+        self._closed = False
         self._cond = threading.Condition()
         _POOLS.add(self)
 
@@ -156,6 +157,7 @@ class EvaluatorPool:
 
     def close(self) -> None:
         """Stops the idle evaluators (busy ones stop when their caller hands them back)."""
+        self._closed = True
         with self._cond:
             idle, self._idle = self._idle, []
             self._running -= len(idle)
@@ -195,6 +197,7 @@ class EvaluatorPool:
             raise
 
     def _release(self, evaluator: _Evaluator, keep: bool) -> None:
+        keep = keep and not self._closed
         if not keep:
             evaluator.kill()
         with self._cond:
@@ -203,6 +206,9 @@ class EvaluatorPool:
             else:
                 self._running -= 1
             self._cond.notify()
+            replace = not keep and not self._idle and not self._closed
+        if replace:  # the next caller finds a warm evaluator instead of waiting for one to start
+            self.warm_up(wait=False)
 
     def _forget(self) -> None:
         """In a forked child: the parent's evaluators are not ours to use or stop.
