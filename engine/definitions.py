@@ -40,7 +40,7 @@ from .facts import fact_names
 from .models import DefinitionVersion
 from .sandbox import check_expression, check_script
 from .serialization import SERIALIZER_VERSION, WorkflowCodec
-from .xmlsafe import XmlError, parse_xml
+from .xmlsafe import XmlError, parse_xml, to_utf8
 
 FORM_PROPERTY = "formJsonSchemaFilename"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -252,8 +252,9 @@ class DefinitionRegistry:
         Raises:
             DefinitionError: unsafe or malformed XML, XSD violations, parser errors.
         """
-        raw = bpmn.encode("utf-8") if isinstance(bpmn, str) else bpmn
         try:
+            # decoded by its BOM or declaration, kept as UTF-8 with a declaration saying so
+            raw = to_utf8(bpmn)
             tree = parse_xml(raw, max_bytes=self.max_bytes)
         except XmlError as exc:
             raise DefinitionError([LintIssue(None, str(exc), "xml")]) from exc

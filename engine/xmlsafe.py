@@ -14,7 +14,15 @@ import re
 
 from lxml import etree
 
-__all__ = ["DEFAULT_MAX_BYTES", "MalformedXmlError", "UnsafeXmlError", "XmlError", "parse_xml"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MalformedXmlError",
+    "UnsafeXmlError",
+    "XmlError",
+    "decode_xml",
+    "parse_xml",
+    "to_utf8",
+]
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -28,6 +36,9 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _DTD_REFUSED = "DOCTYPE declarations are not allowed in BPMN files"
+# the encoding pseudo-attribute of an XML declaration, in text already decoded
+_DECLARATION = re.compile(r"""^(\s*<\?xml\b[^>]*?\bencoding\s*=\s*)(["'])([A-Za-z0-9._-]+)\2""")
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
 
 
 class XmlError(ValueError):
@@ -87,8 +98,48 @@ def _scan_text(data: bytes) -> str:
     except LookupError:
         raise UnsafeXmlError(f"Unsupported XML encoding {encoding!r}") from None
     except UnicodeDecodeError as err:
-        message = f"XML document is not valid {encoding}: {err.reason} at byte {err.start}"
+        message = (
+            f"XML document is not valid {encoding}: {err.reason} at byte {err.start}"
+            " (save it as UTF-8, or name its encoding in the XML declaration,"
+            ' e.g. <?xml version="1.0" encoding="windows-1252"?>)'
+        )
         raise UnsafeXmlError(message) from None
+
+
+def decode_xml(data: bytes | str) -> str:
+    """The text of an XML document, decoded the way it says (BOM, declaration, or UTF-8).
+
+    The returned text has no BOM and an encoding declaration of UTF-8 (a declaration naming
+    another encoding is rewritten, so the text can be stored and read back as UTF-8). A
+    ``str`` is taken as the text it is: only its declaration is rewritten.
+
+    Raises:
+        UnsafeXmlError: The encoding is unknown or the bytes do not decode in it.
+    """
+    text = data if isinstance(data, str) else _scan_text(bytes(data))
+    text = text.removeprefix("\ufeff")
+    match = _DECLARATION.match(text)
+    if match and match.group(3).lower() not in _UTF8_NAMES:
+        # keep the declaration's quoting; only the name changes, so UTF-8 files hash as before
+        text = f"{match.group(1)}{match.group(2)}UTF-8{match.group(2)}{text[match.end():]}"
+    return text
+
+
+def to_utf8(data: bytes | str) -> bytes:
+    """The document re-encoded as UTF-8 with a matching declaration (see `decode_xml`).
+
+    A document already in UTF-8 without BOM comes back byte for byte, so its hash is unchanged.
+
+    Raises:
+        UnsafeXmlError: as `decode_xml`.
+    """
+    if isinstance(data, bytes) and not data.startswith(codecs.BOM_UTF8):
+        match = _DECLARED_ENCODING.match(data)
+        declared = match.group(1).decode("ascii").lower() if match else "utf-8"
+        if declared in _UTF8_NAMES and b"\x00" not in data[:4]:
+            _scan_text(data)  # still refuse bytes that are not UTF-8
+            return data
+    return decode_xml(data).encode("utf-8")
 
 
 def parse_xml(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._ElementTree:

@@ -9,7 +9,7 @@ from flask import Flask
 
 from workflows.services import Services
 
-from . import auth, diagrams, inbox_pages, pages, reports_pages, services, tasks_pages
+from . import auth, definition_files, diagrams, inbox_pages, pages, reports_pages, services, tasks_pages
 from .api.setup import init_api
 
 
@@ -43,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, with_services: Serv
     auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(diagrams.bp)
+    app.register_blueprint(definition_files.bp)
     app.register_blueprint(reports_pages.bp)
     app.register_blueprint(inbox_pages.bp)
     app.register_blueprint(tasks_pages.bp)

@@ -206,13 +206,35 @@
     });
   });
 
+  /* "Open file…": the bytes go to the server, which decodes them by their BOM or XML
+   * declaration (ISO-8859-1, windows-1252, UTF-16...) and sorts a zip or several files into
+   * the main diagram, the processes it calls, DMN tables and forms. */
   document.getElementById("open-file").addEventListener("change", function (event) {
-    var file = event.target.files[0];
-    if (!file) { return; }
-    file.text()
-      .then(function (xml) { return open(xml, "Opened " + file.name + ": validate, then deploy it as a new version."); })
+    var files = Array.prototype.slice.call(event.target.files);
+    if (!files.length) { return; }
+    var names = files.map(function (f) { return f.name; }).join(", ");
+    var body = new FormData();
+    files.forEach(function (f) { body.append("files", f, f.name); });
+    say("Opening " + names + "…");
+    fetch(root.dataset.openUrl, {
+      method: "POST", credentials: "same-origin", body: body,
+      headers: { "Accept": "application/json", "X-CSRFToken": window.Baton.csrfToken() }
+    })
+      .then(function (r) { return r.json().then(function (d) { return { status: r.status, data: d }; }); })
+      .then(function (res) {
+        if (res.status !== 200) { throw new Error(res.data.error || "HTTP " + res.status); }
+        var d = res.data;
+        var current = {};
+        try { current = window.Baton.formEditor ? window.Baton.formEditor.payload() : {}; } catch (e) { current = {}; }
+        root.dispatchEvent(new CustomEvent("baton:forms", { detail: Object.assign({}, current, d.forms) }));
+        window.Baton.bundle = { main: d.main, bpmn: d.bpmn, dmn: d.dmn };
+        root.dispatchEvent(new CustomEvent("baton:bundle", { detail: window.Baton.bundle }));
+        var extra = Object.keys(d.bpmn).length - 1 + Object.keys(d.dmn).length + Object.keys(d.forms).length;
+        return open(d.xml, "Opened " + d.main + (extra ? " with " + extra + " more file" + (extra > 1 ? "s" : "") : "") +
+          ": validate, then deploy it as a new version.");
+      })
       .then(function () { dirty = true; })
-      .catch(function (err) { say("Could not open " + file.name + ": " + err.message, "bad"); });
+      .catch(function (err) { say("Could not open " + names + ": " + err.message, "bad"); });
     event.target.value = "";
   });
 
