@@ -146,6 +146,7 @@ def generate(
                     None if is_open else done,
                     None if is_open else person,
                     runs[bpmn_id],
+                    definition_id,
                 )
             )
             events.append((n, ready, "task_ready", tid, bpmn_id, lane, stage, None, None, "{}"))
@@ -199,7 +200,7 @@ COLUMNS = {
     "engagement": "id, instance_id, client, name, process_id, options, created_by, created_at",
     "human_task": "id, instance_id, task_id, bpmn_id, title, lane, stage, form, properties, state, assignee, "
     "candidate_group, multi_instance_of, created_at, due_at, warn_at, sla_state, sla_next_at, sla_clock, "
-    "sla_paused_at, sla_paused_hours, claimed_by, claimed_at, completed_at, completed_by, run",
+    "sla_paused_at, sla_paused_hours, claimed_by, claimed_at, completed_at, completed_by, run, definition_id",
     "event": "instance_id, at, kind, task_id, bpmn_id, lane, stage, actor, decision, detail",
     "effort": "engagement_id, instance_id, task_id, bpmn_id, lane, stage, username, hours, note, worked_on, "
     "logged_at",

@@ -153,6 +153,17 @@ class HumanTask(Base):
         # a hand-off joins the task a step closed to the task it opened: both sides read in order
         Index("ix_human_task_closed", "instance_id", "completed_at", "lane"),
         Index("ix_human_task_opened", "instance_id", "created_at", "lane", "pickup_hours"),
+        # what the time reports read of every completed task, so they scan the index alone
+        Index(
+            "ix_human_task_durations",
+            "state",
+            "business_hours",
+            "sla_clock",
+            "stage",
+            "lane",
+            "bpmn_id",
+            "definition_id",
+        ),
         # the few rows that are a step run again (rework), for reports that count or price them
         Index(
             "ix_human_task_reruns",
@@ -184,6 +195,10 @@ class HumanTask(Base):
     # the how-manieth time its element became ready in the instance (1: the first run), counting
     # the runs completed before it; None for the instances of a multi-instance activity
     run: Mapped[int | None] = mapped_column(Integer)
+    # the definition version the task ran on, kept when the instance later moves to another
+    # version (running-instance migration), so reports count each step under its own version
+    # (None: a row from before this column)
+    definition_id: Mapped[int | None] = mapped_column(ForeignKey("definition_version.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # the task's deadline, set by the task policy: a due time, a warning point, a state, the
     # next time to check and the clock it runs on (a generic engine concept, named `sla_*` in

@@ -161,6 +161,7 @@ class ProjectionWriter:
                 "properties": dict(info.properties),
                 "multi_instance_of": info.multi_instance_of,
                 "run": info.run,
+                "definition_id": live.definition_id,
                 "state": "ready",
                 "created_at": now,
                 "completed_at": None,

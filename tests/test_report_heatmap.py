@@ -37,7 +37,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from engine.models import DefinitionVersion, WorkflowInstance
 from tests.api_support import ROOT
 from tests.conftest import FakeClock
 from tests.test_reports import _open
@@ -47,11 +49,13 @@ from workflows.demo import samples as S
 from workflows.engagements.effort import log_effort
 from workflows.engagements.lifecycle import start_engagement
 from workflows.engagements.tasks import complete_task
+from workflows.models import Engagement
 from workflows.people.permissions import PermissionDenied
-from workflows.reports.compare import compare_versions, latest_two
+from workflows.reports.compare import TOO_FEW, UNCLEAR, compare_versions, latest_two
 from workflows.reports.heatmap import BUCKETS, bucket_of, colour_scale, heatmap, human_tasks_of
 from workflows.reports.process import ReportFilter
 from workflows.reports.rows import to_csv
+from workflows.reports.stats import mean_difference, quantile_difference, share_difference
 from workflows.services import Services
 
 TEAM = {AM_LANE: "ana", PM_LANE: "pete"}
@@ -216,41 +220,110 @@ def test_comparing_two_versions_shows_the_change(
         result = compare_versions(session, deployed, "fast_track", actor="olga")
     assert (result.a, result.b) == (1, 2)
     assert result.notes[1] == "Production due in one day"
+    # two engagements against one: below the minimum sample (5 in rates.toml), so nothing is
+    # called better or worse, however large the change looks
+    assert (result.engagements, result.minimum, result.enough) == ((2, 1), 5, False)
     figures = {(r["section"], r["key"], r["measure"]): r for r in result.rows}
     engagements = figures["summary", "engagements", "count"]
     assert (engagements["a"], engagements["b"], engagements["change"]) == (2, 1, "-")
     hours = figures["summary", "business hours", "per engagement"]
-    assert (hours["a"], hours["b"], hours["delta"], hours["change"]) == (11.0, 6.5, -4.5, "better")
+    assert (hours["a"], hours["b"], hours["delta"], hours["n_a"], hours["n_b"]) == (11.0, 6.5, -4.5, 2, 1)
+    assert hours["change"] == TOO_FEW
     sla = figures["summary", "SLA compliance", "share on time"]
-    assert (sla["a"], sla["b"], sla["delta"], sla["change"]) == (0.75, 1.0, 0.25, "better")
+    assert (sla["a"], sla["b"], sla["delta"], sla["n_a"], sla["n_b"]) == (0.75, 1.0, 0.25, 4, 3)
+    assert sla["change"] == TOO_FEW
     cost = figures["summary", "effort cost", "per engagement"]
     assert (cost["a"], cost["b"], cost["delta"], cost["unit"]) == (170.0, 85.0, -85.0, "GBP")
     rework = figures["summary", "rework rounds", "per engagement"]
-    assert (rework["a"], rework["b"], rework["change"]) == (0.0, 0.0, "same")
-    production = figures["time per task", "Produce the work (production)", "mean hours"]
+    assert (rework["a"], rework["b"]) == (0.0, 0.0)
+    production = figures["time per task", "Produce the work", "mean hours"]
     assert (production["a"], production["b"], production["delta"], production["change"]) == (
         12.5,
         3.0,
         -9.5,
-        "better",
+        TOO_FEW,
     )
-    qc_late = figures["time per task", "Check quality (qc_check)", "breach rate"]
-    assert (qc_late["a"], qc_late["b"], qc_late["change"]) == (1.0, 0.0, "better")
+    qc_late = figures["time per task", "Check quality", "breach rate"]
+    assert (qc_late["a"], qc_late["b"], qc_late["n_a"], qc_late["n_b"]) == (1.0, 0.0, 1, 1)
     qc_stage = figures["time per stage", "qc", "median hours"]
     assert (qc_stage["a"], qc_stage["b"]) == (5.5, 2.5)
-    assert figures["SLA per stage", "qc", "share on time"]["change"] == "better"
+    assert all(r["change"] in (TOO_FEW, "-") for r in result.rows)
     # both diagrams on one scale: v1's production is the hottest of the two, v2's is cool
     a, b = ({e.figures.bpmn_id: e.bucket for e in h.elements} for h in result.heatmaps)
     assert (a["production"], b["production"]) == (4, 1)
     assert result.heatmaps[0].scale == result.heatmaps[1].scale
 
 
+def test_with_a_minimum_of_one_only_changes_the_interval_rules_out_are_called(
+    deployed: Services, versions_history: dict[str, int]
+) -> None:
+    with deployed.db.unit_of_work(write=False) as session:
+        result = compare_versions(session, deployed, "fast_track", minimum=1, actor="olga")
+    figures = {(r["section"], r["key"], r["measure"]): r for r in result.rows}
+    # per engagement v1 took 19.0 h (Poster: 1 + 12.5 + 5.5) and 3.0 h (Flyer); resampling those
+    # two gives means of 3, 11 or 19 against v2's 6.5: from +3.5 to -12.5, so no clear change
+    hours = figures["summary", "business hours", "per engagement"]
+    assert (hours["low"], hours["high"], hours["change"]) == (-12.5, 3.5, UNCLEAR)
+    # one QC late of one against none of one: Newcombe's interval spans zero
+    qc_late = figures["time per task", "Check quality", "breach rate"]
+    assert qc_late["low"] < 0 < qc_late["high"] and qc_late["change"] == UNCLEAR
+    # one production run on each side: every resample is the same -9.5 h, so the interval is a point
+    production = figures["time per task", "Produce the work", "mean hours"]
+    assert (production["low"], production["high"], production["change"]) == (-9.5, -9.5, "better")
+    assert figures["summary", "rework rounds", "per engagement"]["change"] == "same"
+    total = figures["time per stage", "production", "total hours"]
+    assert total["change"] == "-"  # a total grows with volume: never judged
+
+
+def test_a_migrated_engagement_counts_each_step_under_its_own_version(
+    deployed: Services, versions_history: dict[str, int]
+) -> None:
+    # Flyer moves to v2 mid-way (as running-instance migration does): its brief, written on v1,
+    # stays a v1 step; its production, still open, was readied on v1 too
+    with deployed.db.unit_of_work() as session:
+        v2 = session.scalar(
+            select(DefinitionVersion.id).where(
+                DefinitionVersion.process_id == "fast_track", DefinitionVersion.version == 2
+            )
+        )
+        engagement = session.get(Engagement, versions_history["flyer"])
+        assert engagement is not None
+        instance = session.get(WorkflowInstance, engagement.instance_id)
+        assert instance is not None
+        instance.definition_id = v2
+    with deployed.db.unit_of_work(write=False) as session:
+        result = compare_versions(session, deployed, "fast_track", minimum=1, actor="olga")
+    figures = {(r["section"], r["key"], r["measure"]): r for r in result.rows}
+    assert figures["summary", "engagements", "count"]["a"] == 2  # Poster and Flyer ran steps on v1
+    assert figures["summary", "engagements", "count"]["b"] == 1  # Banner alone ran one on v2
+    brief = figures["time per task", "Write brief", "mean hours"]
+    assert (brief["a"], brief["n_a"], brief["b"], brief["n_b"]) == (2.0, 2, 1.0, 1)
+
+
+def test_the_intervals_match_their_textbook_cases() -> None:
+    # Newcombe (1998), table II, example (a): 56/70 against 48/80, difference -0.2 (0.0524 to 0.3339)
+    interval = share_difference(48, 80, 56, 70)
+    assert interval is not None
+    assert (round(interval.low, 4), round(interval.high, 4)) == (0.0524, 0.3339)
+    # large samples: Welch's interval; 300 values each of 0/2 against 1/3 -> means 1 and 2, each
+    # with variance 300/299, so the half width is 1.96 * sqrt(2 / 299)
+    wide = mean_difference([0.0, 2.0] * 150, [1.0, 3.0] * 150)
+    assert wide is not None
+    half = 1.959963984540054 * (2 / 299) ** 0.5
+    assert (wide.low, wide.high) == (pytest.approx(1 - half), pytest.approx(1 + half))
+    assert wide.excludes_zero
+    # the same sorted durations on both sides: the medians do not differ, the interval spans 0
+    same = quantile_difference([1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 2.0, 3.0, 4.0, 5.0], 0.5)
+    assert same is not None and same.low < 0 < same.high
+
+
 def test_a_version_compared_with_a_worse_one(deployed: Services, versions_history: dict[str, int]) -> None:
     with deployed.db.unit_of_work(write=False) as session:
-        result = compare_versions(session, deployed, "fast_track", 2, 1, actor="lee")
+        result = compare_versions(session, deployed, "fast_track", 2, 1, minimum=1, actor="lee")
     figures = {(r["section"], r["key"], r["measure"]): r for r in result.rows}
-    assert figures["summary", "SLA compliance", "share on time"]["change"] == "worse"
-    assert figures["time per task", "Produce the work (production)", "mean hours"]["delta"] == 9.5
+    assert figures["summary", "SLA compliance", "share on time"]["delta"] == -0.25
+    production = figures["time per task", "Produce the work", "mean hours"]
+    assert (production["delta"], production["change"]) == (9.5, "worse")
 
 
 def test_only_report_readers_see_heatmaps_and_comparisons(

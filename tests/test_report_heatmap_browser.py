@@ -80,7 +80,9 @@ def test_the_comparison_draws_both_versions_on_one_scale(live_server: str, page:
     page.wait_for_selector("#heat-b.diagram-ready")
     assert fill_of(page, "production", "#heat-a") == rgb(PALETTE[4])
     assert fill_of(page, "production", "#heat-b") == rgb(PALETTE[1])
-    better = page.locator(".figure.change-better[data-key='SLA compliance']")
-    assert "75% → 100%" in better.inner_text()
-    assert page.locator(".compare-table[data-section='time per task'] tr.change-better").count() >= 3
+    sla = page.locator(".figure.change-unclear[data-key='SLA compliance']")
+    assert "75% → 100%" in sla.inner_text() and "not enough engagements yet" in sla.inner_text()
+    assert "n = 4 → 3" in sla.inner_text()
+    assert page.locator(".notice.too-few").is_visible()
+    assert page.locator(".compare-table tr.change-better, .figure.change-better").count() == 0
     shoot(page, "report-compare.png", full_page=True)

@@ -79,7 +79,13 @@ def test_the_comparison_as_json_and_csv(app: Flask, deployed: Services) -> None:
     assert (body["a"], body["b"], body["notes"][1]) == (1, 2, "Production due in one day")
     figures = {(r["section"], r["key"], r["measure"]): r for r in body["rows"]}
     assert figures["summary", "SLA compliance", "share on time"]["delta"] == 0.25
-    assert figures["time per task", "Produce the work (production)", "mean hours"]["change"] == "better"
+    production = figures["time per task", "Produce the work", "mean hours"]
+    # one engagement on v2 against two on v1: shown with its n, not called better
+    assert (production["n_a"], production["n_b"], production["change"]) == (
+        1,
+        1,
+        "not enough engagements yet",
+    )
     text = adam.get("/api/v1/reports/compare?process=fast_track&a=1&b=2", headers={"Accept": "text/csv"})
     back = list(csv.DictReader(io.StringIO(text.get_data(as_text=True))))
     assert [(r["section"], r["key"], r["measure"], r["change"]) for r in back] == [
@@ -134,8 +140,14 @@ def test_the_compare_page_shows_the_change(app: Flask, deployed: Services) -> No
     lee = logged_in(app, deployed, "lee")
     html = lee.get("/reports/compare?process=fast_track").get_data(as_text=True)
     assert "v1 → v2" in html
-    assert re.search(r'class="figure change-better" data-key="SLA compliance">.*?75% → 100%', html, re.S)
-    assert "+25 pts" in html
+    assert re.search(
+        r'class="figure change-unclear" data-key="SLA compliance".*?75% → 100%.*?'
+        r"\+25 pts · not enough engagements yet.*?n = 4 → 3",
+        html,
+        re.S,
+    )
+    assert "Not enough engagements yet: v1 has 2 and v2 has 1" in html
+    assert "change-better" not in html and "change-worse" not in html
     assert heat_of(html, "heat-a")["elements"][1]["bucket"] == 4  # v1's production, on the shared scale
     assert heat_of(html, "heat-b")["elements"][1]["bucket"] == 1
     assert logged_in(app, deployed, "pete").get("/reports/compare").status_code == 403

@@ -1,24 +1,30 @@
-"""Before and after a definition change: the same figures for two versions of a process.
+"""Before and after a definition change: the same figures for two versions of a process, each
+with the number of engagements or steps it rests on and a 95 % interval on the change.
 
-Each figure is computed twice, once per version (`ReportFilter.definition_id`), by the report
-functions: time per stage (median, p90, total business hours), SLA compliance, rework rounds,
-effort cost per engagement, mean duration and breach rate per task. The change is B minus A;
-whether it is better depends on the figure (fewer hours, more deadlines kept).
-"""
+Each version's figures come from the steps that ran on it (`human_task.definition_id`: an
+engagement migrated from v1 to v2 counts its early steps under v1, the rest under v2): business
+hours, rework rounds and effort cost per engagement, SLA compliance (deadlines kept of those
+judged: completed with a deadline, or open past it), median, p90 and total hours per stage, mean
+duration and breach rate per task. The change is B minus A. It is called better or worse only
+when both sides have the minimum sample (``[reports] minimum_sample`` in ``rates.toml``; below it
+"not enough engagements yet") and the interval (`workflows.reports.stats`) excludes zero; else
+"no clear change". Totals grow with volume and are never judged."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFoundError
 from engine.models import DefinitionVersion, HumanTask
 from workflows.agency import STAGES
+from workflows.models import Effort
 from workflows.people.permissions import READ_REPORTS, authorize
-from workflows.reports.costs import cost_report
+from workflows.reports.costs import rate_card
 from workflows.reports.heatmap import (
     ElementFigures,
     Heatmap,
@@ -27,12 +33,13 @@ from workflows.reports.heatmap import (
     painted,
     resolve_version,
 )
-from workflows.reports.process import (
-    ReportFilter,
-    engagement_instances,
-    rework_report,
-    sla_report,
-    time_report,
+from workflows.reports.process import UNSET, ReportFilter, percentile, tasks_scoped
+from workflows.reports.stats import (
+    Interval,
+    mean_difference,
+    minimum_sample,
+    quantile_difference,
+    share_difference,
 )
 from workflows.services import Services
 
@@ -40,11 +47,13 @@ LOWER, HIGHER, NEUTRAL = "lower", "higher", "neutral"  # which way is better
 SECTIONS = ("summary", "time per stage", "SLA per stage", "time per task")
 # a change smaller than this is no change (hours and shares are rounded for the page anyway)
 EPSILON = 1e-6
+TOO_FEW = "not enough engagements yet"
+UNCLEAR = "no clear change"  # the interval on the difference includes zero
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One figure for versions A and B."""
+    """One figure for versions A and B, how many it rests on, and an interval on B - A."""
 
     section: str
     key: str  # what it is about: a stage, a task, or the whole version
@@ -53,6 +62,11 @@ class Comparison:
     b: float | None
     better: str = LOWER  # LOWER, HIGHER or NEUTRAL
     unit: str = ""  # "h", "%" (a share 0-1), a currency, or "" (a count)
+    n_a: int = 0  # engagements (summary) or tasks (per stage or task) the figure of A rests on
+    n_b: int = 0
+    interval: Interval | None = None  # 95 % on B - A
+    minimum: int = 1  # the smallest n on either side judged better or worse
+    engagements: tuple[int, int] = (0, 0)  # each side's engagements: a figure needs enough of them
 
     @property
     def delta(self) -> float | None:
@@ -60,26 +74,44 @@ class Comparison:
         return None if self.a is None or self.b is None else self.b - self.a
 
     @property
+    def enough(self) -> bool:
+        """Whether both sides have at least the minimum sample (engagements and cases)."""
+        return min(self.n_a, self.n_b, *self.engagements) >= self.minimum
+
+    @property
     def change(self) -> str:
-        """``better``, ``worse``, ``same``, or ``-`` (not comparable, or neither way is better)."""
+        """``better`` or ``worse`` (the interval excludes zero), ``same``, `UNCLEAR`, `TOO_FEW`,
+        or ``-`` (not comparable, or neither way is better)."""
         delta = self.delta
         if delta is None or self.better == NEUTRAL:
             return "-"
+        if not self.enough:
+            return TOO_FEW
         if abs(delta) < EPSILON:
             return "same"
+        if self.interval is None or not self.interval.excludes_zero:
+            return UNCLEAR
         return "better" if (delta < 0) == (self.better == LOWER) else "worse"
 
     def as_row(self) -> dict[str, Any]:
         """One flat row (JSON, CSV, the page's tables)."""
         digits = 4 if self.unit == "%" else 2
+
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, digits)
+
         return {
             "section": self.section,
             "key": self.key,
             "measure": self.measure,
             "unit": self.unit,
-            "a": None if self.a is None else round(self.a, digits),
-            "b": None if self.b is None else round(self.b, digits),
-            "delta": None if self.delta is None else round(self.delta, digits),
+            "a": rounded(self.a),
+            "b": rounded(self.b),
+            "n_a": self.n_a,
+            "n_b": self.n_b,
+            "delta": rounded(self.delta),
+            "low": rounded(self.interval.low) if self.interval else None,
+            "high": rounded(self.interval.high) if self.interval else None,
             "change": self.change,
         }
 
@@ -94,11 +126,18 @@ class VersionComparison:
     notes: tuple[str, str]  # what each version's deploy note says
     figures: list[Comparison]
     heatmaps: tuple[Heatmap, Heatmap]  # by mean duration, on one shared scale
+    minimum: int = 1  # the smallest sample judged better or worse
+    engagements: tuple[int, int] = (0, 0)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         """Every figure as a flat row."""
         return [f.as_row() for f in self.figures]
+
+    @property
+    def enough(self) -> bool:
+        """Whether both versions have at least the minimum of engagements."""
+        return min(self.engagements) >= self.minimum
 
 
 def latest_two(session: Session, process_id: str) -> tuple[int, int]:
@@ -119,52 +158,98 @@ def latest_two(session: Session, process_id: str) -> tuple[int, int]:
     return newest[-1], newest[0]
 
 
-@dataclass(frozen=True)
+@dataclass
+class _Counts:
+    """Deadlines judged (completed with one, or open past it) and how many were kept or missed."""
+
+    judged: int = 0
+    kept: int = 0
+
+    @property
+    def share(self) -> float | None:
+        return self.kept / self.judged if self.judged else None
+
+
+@dataclass
 class _Side:
-    """The figures of one version."""
+    """The samples of one version: per engagement, per stage, per task (steps that ran on it)."""
 
-    engagements: int
-    stages: dict[str, Any]  # stage -> StageTime
-    slas: dict[str, Any]  # stage -> SlaCompliance
-    compliance: float | None  # over every task with a deadline
-    rework_rounds: int
-    cost: float
-    currency: str
-    tasks: dict[str, ElementFigures]
+    hours: dict[int, float] = field(default_factory=dict)  # instance -> business hours done
+    rounds: dict[int, float] = field(default_factory=dict)  # instance -> rework rounds
+    cost: dict[int, float] = field(default_factory=dict)  # instance -> effort at the rate card
+    deadlines: _Counts = field(default_factory=_Counts)
+    stage_hours: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    stage_deadlines: dict[str, _Counts] = field(default_factory=lambda: defaultdict(_Counts))
+    task_hours: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    task_late: dict[str, _Counts] = field(default_factory=lambda: defaultdict(_Counts))  # kept: late
+    currency: str = ""
+    tasks: dict[str, ElementFigures] = field(default_factory=dict)
 
-    def per_engagement(self, value: float) -> float | None:
-        return value / self.engagements if self.engagements else None
+    @property
+    def engagements(self) -> int:
+        return len(self.hours)
 
 
-def _engagement_count(session: Session, filters: ReportFilter) -> int:
-    """Engagements of the filter that had a task created in its period."""
-    query = select(func.count(func.distinct(HumanTask.instance_id)))
-    instances = engagement_instances(filters)
-    if instances is not None:
-        query = query.where(HumanTask.instance_id.in_(instances))
+def _side(session: Session, services: Services, filters: ReportFilter, row: DefinitionVersion) -> _Side:
+    """One version's samples: every step that ran on it (its `human_task.definition_id`) in the
+    filter's period and client, and the effort logged against those steps."""
+    side = _Side()
+    query = tasks_scoped(
+        select(
+            HumanTask.instance_id,
+            HumanTask.task_id,
+            HumanTask.stage,
+            HumanTask.bpmn_id,
+            HumanTask.state,
+            HumanTask.business_hours,
+            HumanTask.due_at,
+            HumanTask.completed_at,
+            HumanTask.sla_state,
+            HumanTask.run,
+        ),
+        filters,
+    )
     if filters.start is not None:
         query = query.where(HumanTask.created_at >= filters.start)
     if filters.end is not None:
         query = query.where(HumanTask.created_at < filters.end)
-    return int(session.scalar(query) or 0)
-
-
-def _side(session: Session, services: Services, filters: ReportFilter, row: DefinitionVersion) -> _Side:
-    stages = {r.key: r for r in time_report(session, filters, by="stage").rows}
-    slas = {r.key: r for r in sla_report(session, filters, by="stage")}
-    done = sum(s.completed for s in slas.values())
-    costs = cost_report(session, services, filters, by="lane")
+    steps: set[tuple[int, str]] = set()
+    for instance, task_id, stage, bpmn_id, state, hours, due, done, sla_state, run in session.execute(query):
+        if state == "cancelled":
+            continue
+        steps.add((instance, task_id))
+        side.hours.setdefault(instance, 0.0)
+        side.rounds.setdefault(instance, 0.0)
+        side.cost.setdefault(instance, 0.0)
+        if run is not None and run > 1:
+            side.rounds[instance] += 1
+        completed = state == "completed"
+        if completed and hours is not None:
+            side.hours[instance] += hours
+            side.stage_hours[stage or UNSET].append(hours)
+            side.task_hours[bpmn_id].append(hours)
+        if due is not None and (completed or sla_state == "breached"):
+            # an open step past its deadline is already a missed one
+            kept = completed and done is not None and done <= due
+            for counts in (side.deadlines, side.stage_deadlines[stage or UNSET]):
+                counts.judged += 1
+                counts.kept += int(kept)
+            late = side.task_late[bpmn_id]
+            late.judged += 1
+            late.kept += int(not kept)
+    card = rate_card(services)
+    side.currency = card.currency
+    effort = select(Effort.instance_id, Effort.task_id, Effort.lane, Effort.hours)
+    if side.hours:
+        effort = effort.where(Effort.instance_id.in_(list(side.hours)))
+        for instance, task_id, lane, hours in session.execute(effort):
+            if (instance, task_id) in steps:
+                side.cost[instance] += hours * card.rate_for_lane(lane)
+    for values in (*side.stage_hours.values(), *side.task_hours.values()):
+        values.sort()
     figures = element_figures(session, services, filters, human_tasks_of(row.bpmn_xml))
-    return _Side(
-        engagements=_engagement_count(session, filters),
-        stages=stages,
-        slas=slas,
-        compliance=sum(s.on_time for s in slas.values()) / done if done else None,
-        rework_rounds=rework_report(session, filters, most=0).rounds,
-        cost=sum(c.cost for c in costs),
-        currency=costs[0].currency if costs else "",
-        tasks={f.bpmn_id: f for f in figures},
-    )
+    side.tasks = {f.bpmn_id: f for f in figures}
+    return side
 
 
 def _in_order(keys: set[str]) -> list[str]:
@@ -172,97 +257,141 @@ def _in_order(keys: set[str]) -> list[str]:
     return known + sorted(keys - set(known))
 
 
-def _figures(a: _Side, b: _Side) -> list[Comparison]:
-    hours_a = sum(s.total_hours for s in a.stages.values())
-    hours_b = sum(s.total_hours for s in b.stages.values())
-    currency = a.currency or b.currency
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _figures(a: _Side, b: _Side, minimum: int) -> list[Comparison]:
+    engagements = (a.engagements, b.engagements)
+
+    def per_engagement(
+        key: str, of_a: dict[int, float], of_b: dict[int, float], unit: str = ""
+    ) -> Comparison:
+        xs, ys = list(of_a.values()), list(of_b.values())
+        return Comparison(
+            "summary",
+            key,
+            "per engagement",
+            _mean(xs),
+            _mean(ys),
+            LOWER,
+            unit,
+            len(xs),
+            len(ys),
+            mean_difference(xs, ys),
+            minimum,
+            engagements,
+        )
+
+    def shares(
+        section: str, key: str, measure: str, ca: _Counts | None, cb: _Counts | None, better: str
+    ) -> Comparison:
+        ca, cb = ca or _Counts(), cb or _Counts()
+        return Comparison(
+            section,
+            key,
+            measure,
+            ca.share,
+            cb.share,
+            better,
+            "%",
+            ca.judged,
+            cb.judged,
+            share_difference(ca.kept, ca.judged, cb.kept, cb.judged),
+            minimum,
+            engagements,
+        )
+
     out = [
-        Comparison("summary", "engagements", "count", a.engagements, b.engagements, NEUTRAL),
         Comparison(
             "summary",
-            "business hours",
-            "per engagement",
-            a.per_engagement(hours_a),
-            b.per_engagement(hours_b),
-            unit="h",
+            "engagements",
+            "count",
+            a.engagements,
+            b.engagements,
+            NEUTRAL,
+            n_a=a.engagements,
+            n_b=b.engagements,
+            minimum=minimum,
+            engagements=engagements,
         ),
-        Comparison("summary", "SLA compliance", "share on time", a.compliance, b.compliance, HIGHER, "%"),
-        Comparison(
-            "summary",
-            "rework rounds",
-            "per engagement",
-            a.per_engagement(a.rework_rounds),
-            b.per_engagement(b.rework_rounds),
-        ),
-        Comparison(
-            "summary",
-            "effort cost",
-            "per engagement",
-            a.per_engagement(a.cost),
-            b.per_engagement(b.cost),
-            unit=currency,
-        ),
+        per_engagement("business hours", a.hours, b.hours, "h"),
+        shares("summary", "SLA compliance", "share on time", a.deadlines, b.deadlines, HIGHER),
+        per_engagement("rework rounds", a.rounds, b.rounds),
+        per_engagement("effort cost", a.cost, b.cost, a.currency or b.currency),
     ]
-    for stage in _in_order(set(a.stages) | set(b.stages)):
-        sa, sb = a.stages.get(stage), b.stages.get(stage)
-        if not ((sa and sa.completed) or (sb and sb.completed)):
-            continue  # only open tasks on either side: nothing to compare yet
-        for measure, attr in (
-            ("median hours", "median_hours"),
-            ("p90 hours", "p90_hours"),
-            ("total hours", "total_hours"),
-        ):
+    for stage in _in_order(set(a.stage_hours) | set(b.stage_hours)):
+        xs, ys = a.stage_hours.get(stage, []), b.stage_hours.get(stage, [])
+        for measure, share in (("median hours", 0.5), ("p90 hours", 0.9)):
             out.append(
                 Comparison(
                     "time per stage",
                     stage,
                     measure,
-                    getattr(sa, attr) if sa and sa.completed else None,
-                    getattr(sb, attr) if sb and sb.completed else None,
-                    unit="h",
+                    percentile(xs, share) if xs else None,
+                    percentile(ys, share) if ys else None,
+                    LOWER,
+                    "h",
+                    len(xs),
+                    len(ys),
+                    quantile_difference(xs, ys, share),
+                    minimum,
+                    engagements,
                 )
             )
-    for stage in _in_order(set(a.slas) | set(b.slas)):
-        la, lb = a.slas.get(stage), b.slas.get(stage)
-        if not ((la and la.completed) or (lb and lb.completed)):
-            continue
+        # a total grows with the number of engagements: shown, never judged
         out.append(
             Comparison(
+                "time per stage",
+                stage,
+                "total hours",
+                sum(xs) if xs else None,
+                sum(ys) if ys else None,
+                NEUTRAL,
+                "h",
+                len(xs),
+                len(ys),
+                None,
+                minimum,
+                engagements,
+            )
+        )
+    for stage in _in_order(set(a.stage_deadlines) | set(b.stage_deadlines)):
+        out.append(
+            shares(
                 "SLA per stage",
                 stage,
                 "share on time",
-                la.compliance if la else None,
-                lb.compliance if lb else None,
+                a.stage_deadlines.get(stage),
+                b.stage_deadlines.get(stage),
                 HIGHER,
-                "%",
             )
         )
     for bpmn_id in list(dict.fromkeys([*a.tasks, *b.tasks])):
         ta, tb = a.tasks.get(bpmn_id), b.tasks.get(bpmn_id)
         either = tb or ta
         label = either.name if either else bpmn_id
-        if not ((ta and (ta.completed or ta.judged)) or (tb and (tb.completed or tb.judged))):
+        xs, ys = a.task_hours.get(bpmn_id, []), b.task_hours.get(bpmn_id, [])
+        la, lb = a.task_late.get(bpmn_id), b.task_late.get(bpmn_id)
+        if not (xs or ys or la or lb):
             continue  # neither version ran it
         out.append(
             Comparison(
                 "time per task",
-                f"{label} ({bpmn_id})",
+                label,
                 "mean hours",
-                ta.mean_hours if ta else None,
-                tb.mean_hours if tb else None,
-                unit="h",
+                _mean(xs),
+                _mean(ys),
+                LOWER,
+                "h",
+                len(xs),
+                len(ys),
+                mean_difference(xs, ys),
+                minimum,
+                engagements,
             )
         )
-        out.append(
-            Comparison(
-                "time per task",
-                f"{label} ({bpmn_id})",
-                "breach rate",
-                ta.breach_rate if ta else None,
-                tb.breach_rate if tb else None,
-                unit="%",
-            )
-        )
+        out.append(shares("time per task", label, "breach rate", la, lb, LOWER))
     return out
 
 
@@ -274,6 +403,7 @@ def compare_versions(
     b: int | None = None,
     *,
     filters: ReportFilter | None = None,
+    minimum: int | None = None,
     actor: str,
 ) -> VersionComparison:
     """Versions `a` and `b` of `process_id` side by side (default: the latest two), for `actor`.
@@ -285,6 +415,8 @@ def compare_versions(
         a: the earlier version (the "before").
         b: the later version (the "after").
         filters: period and client (the definition fields are set per version).
+        minimum: the smallest sample judged better or worse (default: the rate card file's
+            ``[reports] minimum_sample``).
         actor: who asks: leadership, an ops lead or an admin.
 
     Raises:
@@ -300,6 +432,7 @@ def compare_versions(
     base = filters or ReportFilter()
     scoped = [ReportFilter(base.start, base.end, process_id, base.client, row.id) for row in rows]
     side_a, side_b = (_side(session, services, f, row) for f, row in zip(scoped, rows, strict=True))
+    least = minimum if minimum is not None else minimum_sample(services.definitions_dir / "rates.toml")
     # one duration scale for both diagrams, so the same colour means the same hours
     top = max(
         (f.mean_hours or 0.0 for side in (side_a, side_b) for f in side.tasks.values()),
@@ -314,9 +447,19 @@ def compare_versions(
         a=rows[0].version,
         b=rows[1].version,
         notes=(rows[0].note or "", rows[1].note or ""),
-        figures=_figures(side_a, side_b),
+        figures=_figures(side_a, side_b, least),
         heatmaps=(maps[0], maps[1]),
+        minimum=least,
+        engagements=(side_a.engagements, side_b.engagements),
     )
 
 
-__all__ = ["SECTIONS", "Comparison", "VersionComparison", "compare_versions", "latest_two"]
+__all__ = [
+    "SECTIONS",
+    "TOO_FEW",
+    "UNCLEAR",
+    "Comparison",
+    "VersionComparison",
+    "compare_versions",
+    "latest_two",
+]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -66,6 +66,17 @@ def _scoped(query: _Q, instance_col: InstrumentedAttribute[int], filters: Report
     """Restrict a query on a table with an instance id to the filter's engagements."""
     instances = engagement_instances(filters)
     return query if instances is None else query.where(instance_col.in_(instances))
+
+
+def tasks_scoped(query: _Q, filters: ReportFilter) -> _Q:
+    """Restrict a query on `human_task` to the filter's engagements and, for one version, to the
+    steps that ran on it (`human_task.definition_id`): an engagement migrated from v1 to v2
+    counts its early steps under v1 and the rest under v2."""
+    if filters.definition_id is None:
+        return _scoped(query, HumanTask.instance_id, filters)
+    query = query.where(HumanTask.definition_id == filters.definition_id)
+    unversioned = replace(filters, definition_id=None)
+    return _scoped(query, HumanTask.instance_id, unversioned)
 
 
 def _period(query: _Q, column: Any, filters: ReportFilter) -> _Q:
@@ -260,7 +271,7 @@ def time_report(
     """
     key = _task_column(by).label("key")
     done = _period(
-        _scoped(
+        tasks_scoped(
             select(
                 key,
                 HumanTask.business_hours.label("hours"),
@@ -268,7 +279,6 @@ def time_report(
                     "client"
                 ),
             ).where(HumanTask.state == "completed", HumanTask.business_hours.is_not(None)),
-            HumanTask.instance_id,
             filters,
         ),
         HumanTask.created_at,
@@ -276,9 +286,8 @@ def time_report(
     )
     spreads = spread(session, done.subquery(), ("key",), sums=("client",))
     queue_query = _period(
-        _scoped(
+        tasks_scoped(
             select(key, func.count()).where(HumanTask.state == "ready").group_by(key),
-            HumanTask.instance_id,
             filters,
         ),
         HumanTask.created_at,
@@ -355,7 +364,7 @@ def sla_report(
         .group_by(key)
         .order_by(key)
     )
-    query = _period(_scoped(query, HumanTask.instance_id, filters), HumanTask.created_at, filters)
+    query = _period(tasks_scoped(query, filters), HumanTask.created_at, filters)
     return [
         SlaCompliance(name or UNSET, int(c or 0), int(ok or 0), int(risk or 0), int(late or 0))
         for name, c, ok, risk, late in session.execute(query)
@@ -457,7 +466,7 @@ def rework_report(
             .where(HumanTask.run > 1, HumanTask.state != "cancelled")
             .group_by(*keys)
         )
-        return _period(_scoped(query, HumanTask.instance_id, filters), HumanTask.created_at, filters)
+        return _period(tasks_scoped(query, filters), HumanTask.created_at, filters)
 
     per_step_rounds = {step: int(n) for step, n in session.execute(reruns(HumanTask.bpmn_id))}
     per_instance = reruns(HumanTask.instance_id).subquery()
@@ -496,5 +505,6 @@ __all__ = [
     "roomy",
     "sla_report",
     "spread",
+    "tasks_scoped",
     "time_report",
 ]
