@@ -9,7 +9,17 @@ from flask import Flask
 
 from workflows.services import Services
 
-from . import auth, definition_files, diagrams, inbox_pages, pages, reports_pages, services, tasks_pages
+from . import (
+    auth,
+    definition_files,
+    diagrams,
+    formatting,
+    inbox_pages,
+    pages,
+    reports_pages,
+    services,
+    tasks_pages,
+)
 from .api.setup import init_api
 
 
@@ -41,6 +51,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, with_services: Serv
     else:
         app.extensions[services.EXTENSION] = with_services
     auth.init_app(app)
+    formatting.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(diagrams.bp)
     app.register_blueprint(definition_files.bp)

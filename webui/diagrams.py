@@ -49,7 +49,7 @@ from workflows.views.diagrams import (
 from .auth import current_user
 from .forms import COMMENT_SUFFIX, DECISION_SUFFIX, decision_field, kind_of, map_rows
 from .request_work import work
-from .tasks_pages import DECISIONS
+from .tasks_pages import decisions_of
 
 bp = Blueprint("diagrams", __name__)
 
@@ -317,7 +317,7 @@ def preview_form() -> Response:
                 errors={},
                 decision=decision,
                 comment=decision.removesuffix(DECISION_SUFFIX) + COMMENT_SUFFIX if decision else None,
-                decisions=DECISIONS,
+                decisions=decisions_of(schema, decision),
                 kind_of=kind_of,
                 map_rows=map_rows,
             )

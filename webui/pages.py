@@ -21,6 +21,7 @@ from workflows.people.directory import directory
 from workflows.people.permissions import RULES, START_ENGAGEMENT
 from workflows.views.board import engagement_board
 from workflows.views.lists import list_engagements, list_open_tasks
+from workflows.views.record import by_step, history_rounds
 from workflows.views.timeline import engagement_timeline
 
 from .auth import current_user
@@ -121,6 +122,7 @@ def engagement(engagement_id: int) -> str:
         view = view_engagement(session, svc, engagement_id)
         effort = effort_totals(session, engagement_id)
         timeline = engagement_timeline(session, svc, engagement_id)
+        record = by_step(history_rounds(session, svc, engagement_id, actor=current_user().username))
     lanes: dict[str, float] = {}
     for total in effort:
         lanes[total.lane or "no lane"] = lanes.get(total.lane or "no lane", 0.0) + total.hours
@@ -134,6 +136,8 @@ def engagement(engagement_id: int) -> str:
         timeline=timeline,
         budget=_amount(facts.get("budget")),
         cost_to_date=_amount(facts.get("cost_to_date")),
+        record=record,
+        forms=view.definition.forms or {},
     )
 
 

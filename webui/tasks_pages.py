@@ -23,6 +23,7 @@ from workflows.engagements.versions import StaleVersion
 from workflows.people.permissions import PermissionDenied
 from workflows.services import Services
 from workflows.views.inbox import TaskDetail, task_detail
+from workflows.views.record import task_record
 
 from .api.problems import for_domain_error
 from .auth import current_user
@@ -39,6 +40,16 @@ DECISIONS = (
     ("changes_requested", "Request changes", ""),
     ("rejected", "Reject", "danger"),
 )
+
+
+def decisions_of(schema: dict[str, Any] | None, decision: str | None) -> list[tuple[str, str, str]]:
+    """The decision buttons a step offers: the values its form's ``*_decision`` enum allows."""
+    if decision is None:
+        return []
+    allowed = ((schema or {}).get("properties", {}).get(decision) or {}).get("enum")
+    if not allowed:
+        return list(DECISIONS)
+    return [d for d in DECISIONS if d[0] in allowed]
 
 
 def instructions_of(services: Services, detail: TaskDetail, definition_id: int, session: Any) -> str | None:
@@ -67,10 +78,14 @@ def _render(
         detail = task_detail(session, svc, engagement_id, task_id, actor=me)
         view = view_engagement(session, svc, engagement_id)
         instructions = instructions_of(svc, detail, view.instance.definition_id, session)
+        record = task_record(session, svc, detail.task, view.instance.definition_id)
+        forms = svc.definitions.info(session, view.instance.definition_id).forms
     task = detail.task
     schema = detail.form_schema
     decision = decision_field(schema) if is_true(task.properties or {}, "approval") else None
     comment = decision.removesuffix("_decision") + COMMENT_SUFFIX if decision else None
+    if values is None and record.previous is not None and record.previous.data and task.state == "ready":
+        values = dict(record.previous.data)  # a rework starts from the last round
     html = render_template(
         "task.html",
         detail=detail,
@@ -80,7 +95,9 @@ def _render(
         instructions=instructions_html(instructions),
         decision=decision,
         comment=comment,
-        decisions=DECISIONS,
+        decisions=decisions_of(schema, decision),
+        record=record,
+        forms=forms,
         values=values or {},
         errors=errors or {},
         row=row_of(task, detail.engagement, svc.calendar, svc.runtime.clock()),

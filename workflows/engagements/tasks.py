@@ -7,6 +7,7 @@ A task is named by its task id, or by the BPMN id of a single open task.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, cast
 
@@ -33,6 +34,9 @@ from workflows.people.task_permissions import (
 )
 from workflows.people.users import Known, person_from_rows, person_query
 from workflows.services import Services
+
+# the key of a completion event's detail holding the submitted form data
+SUBMITTED = "data"
 
 
 def find_open_task(session: Session, engagement: Engagement, task_ref: str) -> HumanTask:
@@ -216,6 +220,9 @@ def complete_task(
     decision, comment = check_approval(session, task, data, detail.get("on_behalf_of") or actor)
     if decision is not None and comment is not None:
         detail = {**(detail or {}), "comment": comment}  # the decision history shows why
+    # what the form submitted stays in the history: the record pages read it there, never from
+    # the live task tree (which may be compacted)
+    detail = {**(detail or {}), SUBMITTED: copy.deepcopy(dict(data))}
     return services.runtime.complete(
         session,
         task.instance_id,
