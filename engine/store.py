@@ -349,6 +349,21 @@ class InstanceStore:
             raise NotFoundError(f"no instance {instance_id}")
         return self._load(session, row, _read_tree(conn, instance_id)).workflow
 
+    def read(self, session: Session, instance_id: int) -> tuple[InstanceHead, BpmnWorkflow]:
+        """An instance's head and a private copy of its workflow, read from the database (no lock).
+
+        Raises:
+            NotFoundError: no such instance.
+        """
+        conn = session.connection()
+        row = _read_head(conn, instance_id, lock=False)
+        if row is None:
+            raise NotFoundError(f"no instance {instance_id}")
+        head = InstanceHead(
+            row.id, row.definition_id, row.revision, row.status, list(row.active_stages or []), row.facts
+        )
+        return head, self._load(session, row, _read_tree(conn, instance_id)).workflow
+
     def _take_preloaded(self, session: Session, instance_id: int) -> tuple[HeadRow | None, _Tree | None]:
         preloaded = session.info.get(_PRELOADED)
         if preloaded is None or preloaded.transaction is not session.get_transaction():

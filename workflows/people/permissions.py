@@ -6,6 +6,7 @@
 * **cancel an engagement, change its team**: ops leads and admins;
 * **manage users** (add them, change roles, activate, set passwords, their tokens): admins;
 * **read reports**: leadership, ops leads and admins;
+* **move running engagements to another version** (dry run and batch): ops leads and admins;
 * **reassign, act on behalf**: ops leads and admins (`require_operator`).
 
 Working a task (complete, claim, unclaim, reassign, log effort) follows the rules of
@@ -55,6 +56,7 @@ CANCEL_ENGAGEMENT = "cancel_engagement"
 CHANGE_TEAM = "change_team"
 MANAGE_USERS = "manage_users"
 READ_REPORTS = "read_reports"
+MIGRATE_ENGAGEMENTS = "migrate_engagements"
 
 # action -> (the roles allowed, or None for any active user; what the refusal says)
 RULES: dict[str, tuple[tuple[str, ...] | None, str]] = {
@@ -66,6 +68,7 @@ RULES: dict[str, tuple[tuple[str, ...] | None, str]] = {
     CHANGE_TEAM: ((OPS_LEAD, ADMIN), "change an engagement's team"),
     MANAGE_USERS: ((ADMIN,), "manage users"),
     READ_REPORTS: ((LEADERSHIP, OPS_LEAD, ADMIN), "read reports"),
+    MIGRATE_ENGAGEMENTS: ((OPS_LEAD, ADMIN), "move running engagements to another version"),
 }
 
 
