@@ -12,7 +12,8 @@ stay those steps'). Around it, what the library leaves to its caller:
 * a waiting timer whose element did not change keeps its due time (a reset would restart it);
 * open steps' rows take the new element's name, lane, stage, form and properties, and their
   deadlines are recomputed from when they became ready (`human_task.created_at`) by the
-  `DeadlineRecompute` handed in; rows of steps that ran stay as they ran, on their version;
+  `DeadlineRecompute` handed in; no row's `definition_id` (the version the step became ready
+  on, which reports group by) is ever rewritten, and rows of steps that ran stay as they ran;
 * the instance row moves to the new version under its revision (optimistic lock), and a
   `migrated` event records from, to, who, why and what changed.
 """
@@ -52,7 +53,6 @@ _MOVE_OPEN = FastStatement(
         stage=bindparam("b_stage"),
         form=bindparam("b_form"),
         properties=bindparam("b_properties"),
-        definition_id=bindparam("b_definition"),
         due_at=bindparam("b_due_at"),
         warn_at=bindparam("b_warn_at"),
         sla_state=bindparam("b_sla_state"),
@@ -241,7 +241,6 @@ class Migrator:
                     "b_stage": info.stage,
                     "b_form": info.form,
                     "b_properties": dict(info.properties),
-                    "b_definition": target.id,
                     **{f"b_{k}": deadline.get(k) for k in DEADLINE_KEYS},
                 }
             )
