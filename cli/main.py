@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from cli import migration as cli_migration
 from cli import notifications as cli_notifications
 from cli import people as cli_people
 from cli import reports as cli_reports
@@ -521,6 +522,7 @@ def worker(ctx: click.Context, once: bool, poll: float) -> None:
         timer_worker.stop()
 
 
+definitions.add_command(cli_migration.migrate)
 for _command in (*cli_people.COMMANDS, *cli_reports.COMMANDS, cli_notifications.notifications):
     cli.add_command(_command)
 

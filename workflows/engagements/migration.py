@@ -64,6 +64,19 @@ class EngagementPlan:
     stages: list[str] = field(default_factory=list)
     plan: InstancePlan | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (the CLI's ``--json``; the API has its schema)."""
+        return {
+            "engagement_id": self.engagement_id,
+            "client": self.client,
+            "name": self.name,
+            "version": self.version,
+            "from_version": self.from_version,
+            "verdict": self.verdict,
+            "stages": list(self.stages),
+            "effects": list(self.sentences),
+        }
+
 
 @dataclass
 class DryRun:
@@ -91,6 +104,16 @@ class Outcome:
     message: str
     from_version: int | None = None
     to_version: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return {
+            "engagement_id": self.engagement_id,
+            "status": self.status,
+            "message": self.message,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+        }
 
 
 def _target(session: Session, services: Services, process_id: str, version: int) -> DefinitionVersion:
