@@ -42,7 +42,7 @@ from sqlalchemy import select
 from engine.models import DefinitionVersion, WorkflowInstance
 from tests.api_support import ROOT
 from tests.conftest import FakeClock
-from tests.test_reports import _open
+from tests.test_reports import _open, history  # noqa: F401 (a fixture)
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.definitions.catalog import deploy_definition
 from workflows.demo import samples as S
@@ -350,3 +350,34 @@ def test_the_rows_round_trip_through_csv(deployed: Services, versions_history: d
     again = list(csv.DictReader(io.StringIO(to_csv(rows))))
     assert len(again) == len(rows)
     assert {(r["key"], r["measure"]): r["delta"] for r in again}["business hours", "per engagement"] == "-4.5"
+
+
+def test_right_after_a_deploy_the_heatmap_opens_on_the_newest_version_with_data(
+    deployed: Services, versions_history: dict[str, int]
+) -> None:
+    with deployed.db.unit_of_work() as session:
+        three = FAST_TRACK.replace('value="10bd"', 'value="5bd"', 1)
+        deploy_definition(session, deployed, three, actor="olga", note="Production due in a week")
+    heat = _heat(deployed)  # no version asked: v3 has no step yet, so v2 (Banner's) is shown
+    assert (heat.version, heat.newest_without_data) == (2, 3)
+    assert {r["key"]: r["mean_hours"] for r in heat.rows}["production"] == pytest.approx(3.0)
+    assert _heat(deployed, version=3).rows[1]["completed"] == 0  # asked for: shown, empty
+
+
+def test_the_heatmap_keeps_client_waiting_apart_from_agency_time(
+    deployed: Services,
+    history: dict[str, int],  # noqa: F811 (test_reports' fixture)
+) -> None:
+    # scope_signoff waited on the client Tue 14:00 -> Wed 10:00: 4.5 business hours, the client's
+    with deployed.db.unit_of_work(write=False) as session:
+        heat = heatmap(session, deployed, "engagement", actor="lee")
+    rows = {r["key"]: r for r in heat.rows}
+    signoff = rows["scope_signoff"]
+    assert (signoff["client_hours"], signoff["agency_hours"], signoff["waits_on_client"]) == (4.5, 0.0, True)
+    assert signoff["bucket"] is None  # off the agency scale: not painted as a bottleneck
+    assert heat.hottest != "scope_signoff"
+    production = rows["production"]
+    assert (production["waits_on_client"], production["client_hours"]) == (False, 0.0)
+    assert heat.scale[-1].high == max(
+        r["mean_hours"] or 0.0 for r in heat.rows if not r["waits_on_client"]
+    )

@@ -55,6 +55,7 @@ from workflows.reports.process import (
     sla_report,
     time_report,
 )
+from workflows.reports.registry import report_rows
 from workflows.reports.workload import load_capacity, workload_report
 from workflows.services import Services
 
@@ -196,10 +197,12 @@ def test_sla_compliance_per_stage_and_person(
     assert (stages["qc"].completed, stages["qc"].on_time) == (2, 1)  # the pass took 5 hours of a 4bh SLA
     assert stages["qc"].compliance == pytest.approx(0.5)
     assert stages["brief"].compliance == pytest.approx(1.0)
-    assert (stages["feedback"].open_breached, stages["feedback"].compliance) == (1, None)
+    # the open feedback step is past its deadline: a missed deadline now, so the stage is at 0 %
+    assert (stages["feedback"].open_breached, stages["feedback"].compliance) == (1, 0.0)
     # pete did the PM lane's 8 tasks, one late; ana the AM lane's 6 on time, and holds the open feedback
     assert (people["pete"].completed, people["pete"].on_time) == (8, 7)
     assert (people["ana"].completed, people["ana"].on_time, people["ana"].open_breached) == (6, 6, 1)
+    assert (people["ana"].judged, people["ana"].compliance) == (7, pytest.approx(6 / 7))  # not 100 %
 
 
 def test_rework_counts_decisions_rounds_and_qc_failures(deployed: Services, history: dict[str, int]) -> None:
@@ -363,12 +366,37 @@ def test_workload_weighs_open_deadlines_and_logged_hours_against_capacity(
     ana, pete = lines[("ana", AM_LANE)], lines[("pete", PM_LANE)]
     # Fri 10:30-17:30 (7) + Mon 8.5 + Tue 8.5 + Wed 09:00-10:30 (1.5) = 25.5 business hours
     assert (ana.open_tasks, ana.breached, ana.sla_hours_left) == (2, 1, 25.5)
-    # definitions/rates.toml: a week of 30 hours for an AM, 32 for a PM
-    assert (ana.logged_hours, ana.capacity_hours, ana.load, ana.utilisation) == (3.0, 30.0, 0.85, 0.1)
+    # definitions/rates.toml: a week of 30 hours for an AM, 32 for a PM; no period: this week
+    assert (ana.logged_hours, ana.planned_hours, ana.capacity_hours, ana.weeks) == (3.0, 0.0, 30.0, 1.0)
+    assert (ana.load, ana.utilisation) == (0.1, 0.1)  # (3 logged + 0 planned) / 30
     assert (pete.open_tasks, pete.logged_hours, pete.utilisation) == (0, 3.5, 3.5 / 32)
+    # the resourcing plan books Chloe (PM) 30 h, Dev (designer) 60 h; its milestones are past
+    # (2025), so what is left is due now: in this week
+    chloe, dev = lines[("Chloe", PM_LANE)], lines[("Dev", "designer")]
+    assert (chloe.planned_hours, chloe.capacity_hours, chloe.load) == (30.0, 32.0, 30 / 32)
+    assert (dev.planned_hours, dev.capacity_hours, dev.load) == (60.0, 30.0, 2.0)  # default capacity
     # the next Monday 09:00: 18.5 hours left, and a new week with nothing logged yet
     assert (monday[("ana", AM_LANE)].sla_hours_left, monday[("ana", AM_LANE)].logged_hours) == (18.5, 0.0)
     assert ("pete", PM_LANE) not in monday
+
+
+def test_workload_over_a_quarter_weighs_the_quarter_s_capacity(
+    deployed: Services, history: dict[str, int], clock: FakeClock
+) -> None:
+    # October to December 2026: 92 days = 13 1/7 weeks; ana's capacity 30 x 92 / 7 = 394.29 h,
+    # against the 3 hours she logged -- not 3 hours against one week (the old 10 %)
+    quarter = ReportFilter(start=datetime(2026, 10, 1, tzinfo=UTC), end=datetime(2027, 1, 1, tzinfo=UTC))
+    with deployed.db.unit_of_work(write=False) as session:
+        lines = {(w.person, w.lane): w for w in workload_report(session, deployed, quarter)}
+        rows = {r["key"]: r for r in report_rows(session, deployed, "workload", quarter).rows}
+        note = report_rows(session, deployed, "workload", quarter).note
+    ana, chloe = lines[("ana", AM_LANE)], lines[("Chloe", PM_LANE)]
+    assert (ana.weeks, ana.capacity_hours) == (13.14, round(30 * 92 / 7, 2))
+    assert ana.utilisation == pytest.approx(3 / (30 * 92 / 7), abs=1e-6)
+    # Chloe's 30 planned hours fall in the quarter (now, Fri 4 Dec, is in it): 30 of 32 x 92/7
+    assert (chloe.planned_hours, chloe.capacity_hours) == (30.0, round(32 * 92 / 7, 2))
+    assert rows[f"ana / {AM_LANE}"]["capacity_hours"] == round(30 * 92 / 7, 2)
+    assert note == "period 2026-10-01 to 2026-12-31 (13.14 weeks)"
 
 
 def test_a_capacity_table_must_give_positive_hours(tmp_path: Path) -> None:

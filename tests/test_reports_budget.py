@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,8 @@ def test_the_definitions_name_their_facts_at_process_level() -> None:
         "supplier_cost",
         "change_orders_agreed",
         "budget_added",
+        "assignments",
+        "milestones",
     )
     assert fact_names((ROOT / "definitions" / "fast_track.bpmn").read_text(), "fast_track") == (
         "budget",
@@ -143,11 +145,16 @@ def test_each_step_keeps_the_current_values_of_the_facts(deployed: Services, clo
     _walk(deployed, engagement, RETAIL[:3])
     assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9, **zero, "budget": 10000}
     _walk(deployed, engagement, RETAIL[3:])
+    planned = {
+        "assignments": S.resourcing_plan()["assignments"],
+        "milestones": S.timeline_plan()["milestones"],
+    }
     assert _facts(deployed, engagement) == {
         "budget_alert_ratio": 0.9,
         **zero,
         "budget": 10000,
         "cost_to_date": 9500,
+        **planned,
     }
     task = _open(deployed, engagement, "change_order")
     with deployed.db.unit_of_work() as session:
@@ -163,6 +170,7 @@ def test_each_step_keeps_the_current_values_of_the_facts(deployed: Services, clo
         "supplier_cost": 0,
         "change_orders_agreed": 1,
         "budget_added": 4000,
+        **planned,
     }
 
 
@@ -186,6 +194,33 @@ def test_booked_suppliers_and_agreed_change_orders_show_in_the_budget(
     # Brightframe Films 4,500 + Soundbox 600; one change order agreed, adding 3,000
     assert (line.supplier_cost, line.change_orders, line.budget_added, line.budget) == (5100, 1, 3000, 13000)
     assert (rows[0]["supplier_cost"], rows[0]["change_orders"], rows[0]["budget_added"]) == (5100, 1, 3000)
+
+
+def test_burn_counts_effort_and_suppliers_when_the_pm_booked_nothing(
+    deployed: Services, clock: FakeClock
+) -> None:
+    # started Tue 1 Dec 10:00; the PM books a cost to date of 0 in production, but 5,100 of
+    # suppliers are agreed and 1 h AM (95) + 2 h PM (170) = 265 of effort is logged
+    engagement = _start(deployed, "Acme", "Launch film")
+    steps = [
+        *RETAIL[:7],
+        ("resourcing_plan", S.resourcing_plan(True)),
+        ("supplier_booking", S.supplier_booking()),
+        ("production", S.production(0)),
+    ]
+    _walk(deployed, engagement, steps)
+    ten_days_on = datetime(2026, 12, 11, 10, 0, tzinfo=UTC)
+    with deployed.db.unit_of_work(write=False) as session:
+        (line,) = budget_report(session, deployed, now=ten_days_on)
+        clock.now = ten_days_on
+        (row,) = report_rows(session, deployed, "budget", ReportFilter()).rows
+    assert (line.effort_cost, line.supplier_cost, line.other_cost) == (265.0, 5100.0, 0.0)
+    assert (line.spend, line.budget) == (5365.0, 10000.0)
+    assert line.burn == pytest.approx(0.5365)  # not 0 %: effort and suppliers are spend
+    # 5,365 in 10 days is 536.5 a day; the 4,635 left lasts 8.64 days more: Sun 20 Dec
+    assert line.forecast_overrun == date(2026, 12, 20)
+    assert (row["spend"], row["burn"], row["forecast_overrun"]) == (5365.0, 0.5365, "2026-12-20")
+    assert (row["original_budget"], row["budget_added"], row["budget"]) == (10000.0, 0.0, 10000.0)
 
 
 def test_budget_burn_per_engagement_flags_the_one_past_its_alert_ratio(
@@ -260,17 +295,22 @@ def test_the_cli_prints_budget_growth_and_workload(
         {
             "key": "Acme",
             "engagements": 2,
+            "original_budget": 30000.0,
+            "change_orders": 0,
+            "budget_added": 0.0,
             "budget": 30000.0,
-            "cost_to_date": 21500.0,
-            "supplier_cost": 0.0,
-            "burn": round(21500 / 30000, 4),
             "effort_cost": 847.5,
+            "supplier_cost": 0.0,
+            "other_cost": 21500.0 - 847.5,  # the PM's 21,500 covers the effort, and this beyond it
+            "spend": 21500.0,
+            "burn": round(21500 / 30000, 4),
+            "cost_to_date": 21500.0,
             "effort_share": round(847.5 / 30000, 4),
             "servicing_share": round(380 / 30000, 4),
             "management_share": round(467.5 / 30000, 4),
             "over_threshold": 1,
-            "change_orders": 0,
-            "budget_added": 0.0,
+            "overrun": 0,
+            "forecast_overrun": clients[0]["forecast_overrun"],
             "currency": "GBP",
         }
     ]

@@ -43,6 +43,7 @@ bp = Blueprint("reports_pages", __name__)
 
 TITLES = {name: d.title for name, d in DESCRIPTORS.items()}
 BLURBS = {name: d.blurb for name, d in DESCRIPTORS.items()}
+DEFINITIONS = {name: d.definition for name, d in DESCRIPTORS.items()}
 FILTER_KEYS = ("from", "to", "definition", "client", "version_id", "by")
 
 
@@ -137,6 +138,7 @@ def report(name: str) -> tuple[str, int]:
             split=lane_split(rows),
             title=TITLES[name],
             blurb=BLURBS[name],
+            definition=DEFINITIONS[name],
             titles=TITLES,
             names=REPORTS,
             args=args,
@@ -239,12 +241,15 @@ def heat_data(heat: Heatmap) -> dict[str, Any]:
     elements = []
     for e in heat.elements:
         f = e.figures
+        client = heat.measure == "duration" and f.waits_on_client
+        label = _figure(e.value, unit) if e.bucket is not None else "no data"
         elements.append(
             {
                 "id": f.bpmn_id,
                 "bucket": e.bucket,
+                "client": client,
                 "colour": None if e.bucket is None else colours[e.bucket],
-                "label": _figure(e.value, unit) if e.bucket is not None else "no data",
+                "label": f"client {_figure(e.value, unit)}" if client else label,
                 "title": (
                     f"{f.name}: {f.completed} done, mean {_figure(f.mean_hours, 'h')}, median "
                     f"{_figure(f.median_hours if f.completed else None, 'h')}; "

@@ -9,7 +9,9 @@ report and never load a workflow. Effort is priced at the rate card as in `repor
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, case, func, literal, select
@@ -68,24 +70,43 @@ def _engagements(filters: ReportFilter) -> Select[Any]:
 
 @dataclass(frozen=True)
 class BudgetLine:
-    """Budget, cost and effort of one engagement (or all of a client's)."""
+    """Budget, spend and effort of one engagement (or all of a client's).
+
+    Spend is made of three parts, shown apart: the effort logged at the rate card, the agreed
+    costs of the suppliers booked, and the other costs recorded -- what the PM's booked cost to
+    date (which covers time and suppliers) holds beyond those two. The budget is the current
+    one: the original plus what agreed change orders added.
+    """
 
     key: str
     engagements: int
-    budget: float
-    cost_to_date: float  # as booked in production (time and suppliers)
+    budget: float  # the original budget plus the change orders agreed
+    cost_to_date: float  # as the PM booked it in production (time and suppliers)
     effort_cost: float  # logged hours x the rate card
     lane_costs: dict[str, float]  # lane -> effort cost (AM: client servicing, PM: project management)
-    over_threshold: int  # engagements whose cost passed their alert ratio of the budget
+    over_threshold: int  # engagements whose spend passed their alert ratio of the budget
     currency: str
-    supplier_cost: float = 0.0  # agreed with the suppliers booked (part of the cost to date)
+    supplier_cost: float = 0.0  # agreed with the suppliers booked
     change_orders: int = 0  # change orders the client agreed
     budget_added: float = 0.0  # what those change orders added to the budget
+    other_cost: float = 0.0  # recorded beyond effort and suppliers (see the class docstring)
+    forecast_overrun: date | None = None  # when spend at its pace so far reaches the budget
+    overrun: int = 0  # engagements already past their budget
+
+    @property
+    def original_budget(self) -> float:
+        """The budget before any change order."""
+        return self.budget - self.budget_added
+
+    @property
+    def spend(self) -> float:
+        """Effort at the rate card + suppliers + other recorded costs."""
+        return self.effort_cost + self.supplier_cost + self.other_cost
 
     @property
     def burn(self) -> float | None:
-        """Cost to date as a share of the budget (None: no budget)."""
-        return self.cost_to_date / self.budget if self.budget else None
+        """Spend as a share of the budget with its change orders (None: no budget)."""
+        return self.spend / self.budget if self.budget else None
 
     @property
     def effort_share(self) -> float | None:
@@ -107,6 +128,41 @@ class BudgetLine:
         return self.lane_share(PM_LANE)
 
 
+@dataclass(frozen=True)
+class _Spent:
+    """One engagement's budget figures, as the query returns them."""
+
+    key: str
+    client: str
+    running: bool
+    started: datetime
+    budget: float
+    cost_to_date: float
+    ratio: float
+    effort: float
+    lanes: dict[str, float]
+    suppliers: float
+    orders: int
+    added: float
+
+    @property
+    def other(self) -> float:
+        return max(0.0, self.cost_to_date - self.effort - self.suppliers)
+
+    @property
+    def spend(self) -> float:
+        return self.effort + self.suppliers + self.other
+
+    def overrun_on(self, now: datetime, zone: Any) -> date | None:
+        """The day spend reaches the budget at its average daily pace since the start (None: it
+        is finished, has spent nothing, or is already over)."""
+        if not self.running or self.spend <= 0 or self.spend >= self.budget:
+            return None
+        days = max((now - self.started).total_seconds() / 86400, 1.0)
+        left = (self.budget - self.spend) / (self.spend / days)
+        return (now + timedelta(days=left)).astimezone(zone).date()
+
+
 def budget_report(
     session: Session,
     services: Services,
@@ -114,25 +170,29 @@ def budget_report(
     *,
     by: str = "engagement",
     rates: RateCard | None = None,
+    now: datetime | None = None,
 ) -> list[BudgetLine]:
-    """Budget burn per engagement or client: budget, cost to date, burn, effort cost (all of it
-    and per lane) as a share of the budget, and how many engagements passed their alert ratio
-    (``cost_to_date > budget x budget_alert_ratio``, the definition's own change-order test).
+    """Budget burn per engagement or client: spend (effort at the rate card, suppliers, other
+    recorded costs, each apart) against the budget with its agreed change orders, the servicing
+    and management shares of the budget, how many engagements passed their alert ratio
+    (``spend > budget x budget_alert_ratio``) or the budget itself, and the forecast day a
+    running engagement's spend reaches its budget at its pace so far (per client: the soonest).
 
     Only engagements with a budget count (a lost pitch has none). The period applies to when
     the engagement started; its effort counts whenever it was worked.
 
     Args:
         session: the unit of work.
-        services: Baton's services (the rate card's folder).
+        services: Baton's services (the rate card's folder, the clock, the calendar's zone).
         filters: period (engagement started), definition, client.
         by: ``engagement`` or ``client``.
         rates: the rate card (default: the definitions folder's ``rates.toml``).
+        now: the moment forecasts start from (default: the runtime's clock).
     """
     if by not in BUDGET_DIMENSIONS:
         raise ValueError(f"unknown dimension '{by}' (expected one of {', '.join(BUDGET_DIMENSIONS)})")
     card = rates or rate_card(services)
-    keys = [Engagement.id, Engagement.name] if by == "engagement" else [Engagement.client]
+    moment = now or services.runtime.clock()
     scope = _engagements(filters).where(BUDGET.is_not(None))
     # effort priced in SQL: one row per engagement, the rate card as a CASE on the lane
     rated = {lane: card.rates[role] for lane, role in LANE_ROLES.items() if role in card.rates}
@@ -150,48 +210,73 @@ def budget_report(
         .group_by(Effort.engagement_id)
         .subquery()
     )
-    over = case((func.coalesce(COST_TO_DATE, 0) > BUDGET * ALERT_RATIO, 1), else_=0)
-    totals = (
+    rows = session.execute(
         scope.outerjoin(priced, priced.c.engagement_id == Engagement.id)
         .with_only_columns(
-            *keys,
-            func.count(),
-            func.sum(BUDGET),
-            func.sum(func.coalesce(COST_TO_DATE, 0)),
-            func.sum(over),
-            func.sum(priced.c.cost),
-            *(func.sum(priced.c[lane]) for lane in rated),
-            func.sum(priced.c.unrated),
-            func.sum(func.coalesce(SUPPLIER_COST, 0)),
-            func.sum(func.coalesce(CHANGE_ORDERS, 0)),
-            func.sum(func.coalesce(BUDGET_ADDED, 0)),
+            Engagement.id,
+            Engagement.name,
+            Engagement.client,
+            WorkflowInstance.status,
+            WorkflowInstance.started_at,
+            BUDGET,
+            func.coalesce(COST_TO_DATE, 0),
+            ALERT_RATIO,
+            func.coalesce(priced.c.cost, 0),
+            *(func.coalesce(priced.c[lane], 0) for lane in rated),
+            func.coalesce(priced.c.unrated, 0),
+            func.coalesce(SUPPLIER_COST, 0),
+            func.coalesce(CHANGE_ORDERS, 0),
+            func.coalesce(BUDGET_ADDED, 0),
         )
-        .group_by(*keys)
-        .order_by(*keys)
+        .order_by(Engagement.id)
     )
-    lines = []
-    for row in session.execute(totals):
-        names, (count, budget, cost, n_over, effort, *lane_sums, unrated, suppliers, orders, added) = (
-            row[: len(keys)],
-            row[len(keys) :],
-        )
+    groups: dict[str, list[_Spent]] = defaultdict(list)
+    for row in rows:
+        eid, name, client, status, started, budget, cost, alert, effort, *rest = row
+        lane_sums, (unrated, suppliers, orders, added) = rest[: len(rated)], rest[len(rated) :]
         if unrated:
             raise ValueError(
                 "effort logged in a lane without a rate: add it to the rate card or set a default"
             )
+        spent = _Spent(
+            f"{eid} {name}",
+            client or UNSET,
+            status == "running",
+            started,
+            float(budget or 0),
+            float(cost or 0),
+            float(alert),
+            round(float(effort or 0), 2),
+            {lane: round(float(v), 2) for lane, v in zip(rated, lane_sums, strict=True) if v},
+            float(suppliers or 0),
+            int(orders or 0),
+            float(added or 0),
+        )
+        groups[spent.key if by == "engagement" else spent.client].append(spent)
+    zone = services.calendar.zone
+    lines = []
+    for key, members in groups.items():
+        lanes: dict[str, float] = defaultdict(float)
+        for m in members:
+            for lane, value in m.lanes.items():
+                lanes[lane] += value
+        forecasts = [d for m in members if (d := m.overrun_on(moment, zone)) is not None]
         lines.append(
             BudgetLine(
-                key=_key(list(names)),
-                engagements=int(count),
-                budget=float(budget or 0),
-                cost_to_date=float(cost or 0),
-                effort_cost=round(float(effort or 0), 2),
-                lane_costs={lane: round(float(v), 2) for lane, v in zip(rated, lane_sums, strict=True) if v},
-                over_threshold=int(n_over or 0),
+                key=key,
+                engagements=len(members),
+                budget=sum(m.budget for m in members),
+                cost_to_date=sum(m.cost_to_date for m in members),
+                effort_cost=round(sum(m.effort for m in members), 2),
+                lane_costs={lane: round(v, 2) for lane, v in lanes.items()},
+                over_threshold=sum(1 for m in members if m.spend > m.budget * m.ratio),
                 currency=card.currency,
-                supplier_cost=float(suppliers or 0),
-                change_orders=int(orders or 0),
-                budget_added=float(added or 0),
+                supplier_cost=sum(m.suppliers for m in members),
+                change_orders=sum(m.orders for m in members),
+                budget_added=sum(m.added for m in members),
+                other_cost=round(sum(m.other for m in members), 2),
+                forecast_overrun=min(forecasts, default=None),
+                overrun=sum(1 for m in members if m.spend > m.budget),
             )
         )
     return sorted(lines, key=lambda line: line.key)
@@ -277,17 +362,22 @@ def _budget(session: Session, services: Services, filters: ReportFilter, by: str
         {
             "key": b.key,
             "engagements": b.engagements,
+            "original_budget": b.original_budget,
+            "change_orders": b.change_orders,
+            "budget_added": b.budget_added,
             "budget": b.budget,
-            "cost_to_date": b.cost_to_date,
-            "supplier_cost": b.supplier_cost,
-            "burn": ratio(b.burn),
             "effort_cost": b.effort_cost,
+            "supplier_cost": b.supplier_cost,
+            "other_cost": b.other_cost,
+            "spend": round(b.spend, 2),
+            "burn": ratio(b.burn),
+            "cost_to_date": b.cost_to_date,
             "effort_share": ratio(b.effort_share),
             "servicing_share": ratio(b.servicing_share),
             "management_share": ratio(b.management_share),
             "over_threshold": b.over_threshold,
-            "change_orders": b.change_orders,
-            "budget_added": b.budget_added,
+            "overrun": b.overrun,
+            "forecast_overrun": b.forecast_overrun.isoformat() if b.forecast_overrun else None,
             "currency": b.currency,
         }
         for b in lines
@@ -304,7 +394,7 @@ def _budget_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list
             keys,
             [
                 series(
-                    "cost to date / budget",
+                    "spend / budget",
                     [None if r["burn"] is None else round(r["burn"] * 100, 1) for r in rows],
                     highlighted(keys, report, AM),
                 ),
@@ -334,11 +424,19 @@ def _budget_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list
 BUDGET_REPORT = ReportDescriptor(
     name="budget",
     title="Budget burn",
-    blurb="Cost to date against budget, and the share servicing and management take.",
+    blurb="Spend (effort, suppliers, other costs) against budget and change orders, and when it overruns.",
     order=70,
     groupings=BUDGET_DIMENSIONS,
     build=_budget,
     charts=_budget_charts,
+    definition=(
+        "Spend = effort logged x the rate card (rates.toml) + the agreed costs of the suppliers booked + "
+        "other recorded costs (what the PM's booked cost to date, which covers time and suppliers, holds "
+        "beyond those two); burn = spend / budget, the budget being the original plus the change orders "
+        "the client agreed. Forecast overrun: the day a running engagement's spend reaches its budget at "
+        "its average daily pace since it started (per client: the soonest). Servicing and management "
+        "shares: AM and PM effort at the rate card / budget."
+    ),
 )
 
 
@@ -384,4 +482,7 @@ GROWTH_REPORT = ReportDescriptor(
 )
 
 
-DESCRIPTORS = (BUDGET_REPORT, GROWTH_REPORT,)
+DESCRIPTORS = (
+    BUDGET_REPORT,
+    GROWTH_REPORT,
+)

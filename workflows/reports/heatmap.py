@@ -13,12 +13,13 @@ on fixed fifths of 0-100 %.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.models import DefinitionVersion
+from engine.models import DefinitionVersion, HumanTask
 from engine.xmlsafe import parse_xml
 from workflows.people.permissions import READ_REPORTS, authorize
 from workflows.reports.process import ReportFilter, sla_report, time_report
@@ -48,6 +49,12 @@ class ElementFigures:
     breached: int = 0  # completed after their deadline, or open past it
     open_tasks: int = 0
     in_diagram: bool = True  # False: the element ran on another version only
+    client_hours: float = 0.0  # of total_hours, on the client's clock (waiting on the client)
+
+    @property
+    def waits_on_client(self) -> bool:
+        """Whether most of its time is the client's (a sign-off, feedback): not an agency bottleneck."""
+        return self.client_hours > 0 and self.client_hours * 2 >= self.total_hours
 
     @property
     def mean_hours(self) -> float | None:
@@ -81,7 +88,7 @@ class HeatElement:
 
     figures: ElementFigures
     value: float | None
-    bucket: int | None
+    bucket: int | None  # None: no figure, or (by duration) time the client's, not the agency's
 
     def as_row(self) -> dict[str, Any]:
         """One flat row (the API's JSON and CSV, the page's table)."""
@@ -97,6 +104,9 @@ class HeatElement:
             "judged": f.judged,
             "breach_rate": _round(f.breach_rate, 4),
             "open_tasks": f.open_tasks,
+            "agency_hours": round(f.total_hours - f.client_hours, 2),
+            "client_hours": round(f.client_hours, 2),
+            "waits_on_client": f.waits_on_client,
             "bucket": self.bucket,
         }
 
@@ -113,6 +123,7 @@ class Heatmap:
     scale: list[Bucket]
     hottest: str | None  # the element in the top bucket with the largest value
     filters: ReportFilter = field(default_factory=ReportFilter)
+    newest_without_data: int | None = None  # the latest version, passed over as it has no step yet
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -172,6 +183,7 @@ def element_figures(
                 breached=late,
                 open_tasks=t.open_tasks if t else 0,
                 in_diagram=bpmn_id in diagram,
+                client_hours=t.client_hours if t else 0.0,
             )
         )
     return figures
@@ -205,16 +217,29 @@ def paint(
     figures: list[ElementFigures], measure: str, top: float | None = None
 ) -> tuple[list[HeatElement], list[Bucket]]:
     """Colour each element by `measure`; `top` fixes the duration scale (e.g. shared by two
-    versions side by side), else it ends at the slowest element's mean.
+    versions side by side), else it ends at the slowest agency element's mean. By duration, an
+    element whose time is mostly the client's is left out of the scale (bucket None, flagged
+    `waits_on_client` in its figures): waiting on a client is not an agency bottleneck.
     """
+    agency = [f for f in figures if not (measure == "duration" and f.waits_on_client)]
     if top is None:
-        top = max((f.mean_hours or 0.0 for f in figures), default=0.0)
+        top = max((f.mean_hours or 0.0 for f in agency), default=0.0)
     scale = colour_scale(measure, top)
     elements = []
     for f in figures:
         value = f.value(measure)
-        elements.append(HeatElement(f, value, bucket_of(value, scale)))
+        bucket = None if measure == "duration" and f.waits_on_client else bucket_of(value, scale)
+        elements.append(HeatElement(f, value, bucket))
     return elements, scale
+
+
+def newest_with_data(session: Session, process_id: str) -> int | None:
+    """The newest version of `process_id` that has a step (open or done) run on it."""
+    return session.scalar(
+        select(func.max(DefinitionVersion.version))
+        .join(HumanTask, HumanTask.definition_id == DefinitionVersion.id)
+        .where(DefinitionVersion.process_id == process_id)
+    )
 
 
 def heatmap(
@@ -236,7 +261,8 @@ def heatmap(
         session: the unit of work.
         services: Baton's services (calendar, definitions).
         process_id: the process.
-        version: the version number (None: the latest).
+        version: the version number (None: the newest version with a step run on it, else the
+            latest).
         measure: ``duration`` (mean business hours) or ``breach`` (breach rate).
         every_version: figures over every version instead of one.
         filters: period and client (its definition fields are set here).
@@ -251,6 +277,13 @@ def heatmap(
     authorize(session, actor, READ_REPORTS)
     if measure not in MEASURES:
         raise ValueError(f"unknown measure '{measure}' (expected one of {', '.join(MEASURES)})")
+    passed_over = None
+    if version is None and not every_version:
+        # right after a deploy the latest version has no step yet: show the newest that has
+        latest = resolve_version(session, services, process_id, None)
+        with_data = newest_with_data(session, process_id)
+        if with_data is not None and with_data != latest.version:
+            version, passed_over = with_data, latest.version
     row = resolve_version(session, services, process_id, None if every_version else version)
     base = filters or ReportFilter()
     scoped = ReportFilter(
@@ -261,7 +294,8 @@ def heatmap(
         None if every_version else row.id,
     )
     figures = element_figures(session, services, scoped, human_tasks_of(row.bpmn_xml))
-    return painted(row, figures, measure, top=top, filters=scoped, every_version=every_version)
+    heat = painted(row, figures, measure, top=top, filters=scoped, every_version=every_version)
+    return replace(heat, newest_without_data=passed_over)
 
 
 def painted(
@@ -303,6 +337,7 @@ __all__ = [
     "element_figures",
     "heatmap",
     "human_tasks_of",
+    "newest_with_data",
     "paint",
     "painted",
     "resolve_version",

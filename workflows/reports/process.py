@@ -332,9 +332,15 @@ class SlaCompliance:
     open_breached: int
 
     @property
+    def judged(self) -> int:
+        """Deadlines with an outcome: completed tasks that had one, and open tasks already past it."""
+        return self.completed + self.open_breached
+
+    @property
     def compliance(self) -> float | None:
-        """Share of completed tasks finished by their due time (None: nothing completed)."""
-        return self.on_time / self.completed if self.completed else None
+        """Share of judged deadlines kept: an open task past its deadline is a missed one
+        (None: nothing judged yet)."""
+        return self.on_time / self.judged if self.judged else None
 
 
 def sla_report(

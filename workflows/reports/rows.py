@@ -61,6 +61,7 @@ class ReportDescriptor:
     groupings: tuple[str, ...] | None  # the dimensions it groups by, the default first; None: none
     build: Builder  # (session, services, filters, by) -> its rows
     charts: Charter  # (rows report, its rows in display order, their keys) -> its charts
+    definition: str = ""  # how its figures are worked out, stated on its page
 
     def charts_for(self, report: ReportRows) -> list[Chart]:
         """The charts the report reads best as (none for an empty report)."""

@@ -26,6 +26,7 @@ def _sla(session: Session, services: Services, filters: ReportFilter, by: str) -
             "key": r.key,
             "completed": r.completed,
             "on_time": r.on_time,
+            "judged": r.judged,
             "compliance": ratio(r.compliance),
             "open_at_risk": r.open_at_risk,
             "open_breached": r.open_breached,
@@ -41,7 +42,7 @@ def _sla_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[Ch
     charts = [
         chart(
             "sla",
-            f"Finished on time per {report.by}",
+            f"Deadlines kept per {report.by} (open and past due counts as missed)",
             [str(r["key"]) for r in done],
             [series("on time", [round(r["compliance"] * 100, 1) for r in done], colours)],
             percent=True,
@@ -67,11 +68,14 @@ def _sla_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[Ch
 SLA_REPORT = ReportDescriptor(
     name="sla",
     title="SLA compliance",
-    blurb="Share of tasks finished by their deadline, and open tasks at risk or breached.",
+    blurb="Share of deadlines kept, counting open overdue steps as missed, and open tasks at risk.",
     order=20,
     groupings=DIMENSIONS,
     build=_sla,
     charts=_sla_charts,
+    definition="Compliance = tasks completed by their deadline / (tasks completed with a deadline + open "
+    "tasks already past theirs): a step still open and overdue is a missed deadline now, not a pending one. "
+    "A deadline paused while the client had the step moved on by the time paused.",
 )
 
 

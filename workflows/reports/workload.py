@@ -11,15 +11,16 @@ from __future__ import annotations
 import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.models import HumanTask
+from engine.models import HumanTask, WorkflowInstance
 from workflows.agency import LANE_ROLES
-from workflows.models import Effort
+from workflows.models import Effort, Engagement
 from workflows.reports.process import EVERYTHING, UNSET, ReportFilter, engagement_instances
 from workflows.reports.rows import (
     AM,
@@ -33,6 +34,9 @@ from workflows.reports.rows import (
     series,
 )
 from workflows.services import Services
+
+ASSIGNMENTS = WorkflowInstance.facts["assignments"]  # the resourcing plan: role, person, hours
+MILESTONES = WorkflowInstance.facts["milestones"]  # the timeline plan: name, due_date
 
 
 @dataclass(frozen=True)
@@ -75,24 +79,26 @@ def capacity(services: Services) -> Capacity:
 
 @dataclass(frozen=True)
 class WorkloadLine:
-    """One person's load in one lane."""
+    """One person's load in one lane (or, for planned people without a lane, their role)."""
 
     person: str
     lane: str
     open_tasks: int
     breached: int  # open tasks past their deadline
     sla_hours_left: float  # business hours until the deadlines of the open tasks, summed
-    logged_hours: float  # logged in the week
-    capacity_hours: float  # a week
+    logged_hours: float  # logged in the period
+    capacity_hours: float  # weekly capacity x the weeks in the period
+    planned_hours: float = 0.0  # resourcing-plan hours still to do that fall in the period
+    weeks: float = 1.0  # how many weeks the period spans
 
     @property
     def load(self) -> float:
-        """SLA hours left as a share of a week's capacity (above 1: more than a week's work due)."""
-        return self.sla_hours_left / self.capacity_hours
+        """(Logged + planned hours) as a share of the period's capacity (above 1: overbooked)."""
+        return (self.logged_hours + self.planned_hours) / self.capacity_hours
 
     @property
     def utilisation(self) -> float:
-        """Hours logged in the week as a share of its capacity."""
+        """Hours logged in the period as a share of its capacity."""
         return self.logged_hours / self.capacity_hours
 
 
@@ -103,6 +109,72 @@ def week_of(moment: datetime, services: Services) -> tuple[datetime, datetime]:
     return monday, monday + timedelta(days=7)
 
 
+def report_period(filters: ReportFilter, services: Services, now: datetime) -> tuple[datetime, datetime]:
+    """The period a workload covers: the filter's, a missing end being `now`'s week's end and a
+    missing start its Monday; no period at all is the week of `now`."""
+    monday, sunday_night = week_of(now, services)
+    return filters.start or monday, filters.end or max(
+        sunday_night, (filters.start or monday) + timedelta(days=1)
+    )
+
+
+ROLE_LANES = {role: lane for lane, role in LANE_ROLES.items()}
+
+
+def _planned(
+    session: Session,
+    filters: ReportFilter,
+    first: datetime,
+    last: datetime,
+    now: datetime,
+    logged_by: dict[tuple[int, str], float],
+    zone: Any,
+) -> dict[tuple[str, str], tuple[float, str]]:
+    """(person, lane) -> (planned hours in [first, last), role) from the running engagements'
+    resourcing plans: each assignment's hours not yet logged by that person on that engagement,
+    spread evenly over the days from now to the last milestone's due date (the end of that day);
+    a plan whose last milestone is past puts what is left in the period if now is in it."""
+    query = (
+        select(Engagement.id, ASSIGNMENTS, MILESTONES)
+        .join(WorkflowInstance, WorkflowInstance.id == Engagement.instance_id)
+        .where(WorkflowInstance.status == "running", ASSIGNMENTS.is_not(None))
+    )
+    instances = engagement_instances(filters)
+    if instances is not None:
+        query = query.where(Engagement.instance_id.in_(instances))
+    planned: dict[tuple[str, str], tuple[float, str]] = {}
+    for engagement_id, assignments, milestones in session.execute(query):
+        if not isinstance(assignments, list):
+            continue
+        dues = [
+            m["due_date"]
+            for m in (milestones if isinstance(milestones, list) else [])
+            if isinstance(m, dict) and isinstance(m.get("due_date"), str)
+        ]
+        try:
+            end_day = max(date.fromisoformat(d) for d in dues) if dues else None
+        except ValueError:
+            end_day = None
+        until = datetime.combine(end_day + timedelta(days=1), time(0), zone) if end_day is not None else now
+        for item in assignments:
+            if not isinstance(item, dict):
+                continue
+            person, role, hours = item.get("person"), item.get("role"), item.get("hours")
+            if not isinstance(person, str) or not isinstance(hours, int | float) or isinstance(hours, bool):
+                continue
+            role = role if isinstance(role, str) else UNSET
+            left = max(0.0, float(hours) - logged_by.get((engagement_id, person), 0.0))
+            if until > now:
+                overlap = (min(last, until) - max(first, now)).total_seconds()
+                share = max(0.0, overlap) / (until - now).total_seconds()
+            else:  # the plan's dates are past: what is left is due now
+                share = 1.0 if first <= now < last else 0.0
+            key = (person, ROLE_LANES.get(role, role))
+            before = planned.get(key, (0.0, role))[0]
+            planned[key] = (before + left * share, role)
+    return planned
+
+
 def workload_report(
     session: Session,
     services: Services,
@@ -111,19 +183,20 @@ def workload_report(
     now: datetime | None = None,
     hours: Capacity | None = None,
 ) -> list[WorkloadLine]:
-    """Open tasks per person (who claimed the task, else its assignee) and lane, the business
-    hours left until their deadlines (a paused deadline counts what it had left when it paused;
-    a breached one counts nothing), and the hours logged in the week of `now`, against the
-    weekly capacity of the lane's role.
+    """Per person and lane: the hours logged in the period and the hours planned in it (the
+    resourcing plans' hours not yet logged, spread up to the last milestone), against the weekly
+    capacity of the lane's role times the weeks in the period; beside them the open tasks (who
+    claimed them, else their assignee), those breached, and the business hours left until their
+    deadlines (a paused deadline counts what it had left when it paused).
 
-    The period, if any, replaces the week for the logged hours; open tasks count whenever they
-    were created.
+    The period is the filter's (a missing end: the end of this week; a missing start: this
+    Monday), or the week of `now` when there is none. Open tasks count whenever they were created.
 
     Args:
         session: the unit of work.
         services: Baton's services (calendar, clock, capacity table).
         filters: period (effort worked), definition, client.
-        now: the moment deadlines are measured from (default: the runtime's clock).
+        now: the moment deadlines and plans are measured from (default: the runtime's clock).
         hours: the capacity table (default: ``rates.toml``'s ``[capacity]``).
     """
     table = hours or capacity(services)
@@ -139,22 +212,23 @@ def workload_report(
         HumanTask.state == "ready", HumanTask.due_at.is_not(None)
     )
     zone = services.calendar.zone
-    first: datetime | None
-    last: datetime | None
-    first, last = week_of(moment, services)
-    if filters.start is not None or filters.end is not None:
-        first, last = filters.start, filters.end
-    logged = select(Effort.username, Effort.lane, func.sum(Effort.hours)).group_by(
-        Effort.username, Effort.lane
+    first, last = report_period(filters, services, moment)
+    weeks = (last - first).total_seconds() / (7 * 86400)
+    logged = (
+        select(Effort.username, Effort.lane, func.sum(Effort.hours))
+        .where(
+            Effort.worked_on >= first.astimezone(zone).date(), Effort.worked_on < last.astimezone(zone).date()
+        )
+        .group_by(Effort.username, Effort.lane)
     )
-    if first is not None:
-        logged = logged.where(Effort.worked_on >= first.astimezone(zone).date())
-    if last is not None:
-        logged = logged.where(Effort.worked_on < last.astimezone(zone).date())
+    logged_by_engagement = select(Effort.engagement_id, Effort.username, func.sum(Effort.hours)).group_by(
+        Effort.engagement_id, Effort.username
+    )
     if instances is not None:
         counts = counts.where(HumanTask.instance_id.in_(instances))
         due = due.where(HumanTask.instance_id.in_(instances))
         logged = logged.where(Effort.instance_id.in_(instances))
+        logged_by_engagement = logged_by_engagement.where(Effort.instance_id.in_(instances))
     open_tasks = {(p or UNSET, lane or UNSET): int(n) for p, lane, n in session.execute(counts)}
     left: dict[tuple[str, str], float] = defaultdict(float)
     breached: dict[tuple[str, str], int] = defaultdict(int)
@@ -168,39 +242,60 @@ def workload_report(
         else:
             left[key] += services.calendar.business_hours_between(since, due_at)
     hours_logged = {(p, lane or UNSET): float(h) for p, lane, h in session.execute(logged)}
-    return [
-        WorkloadLine(
-            person=p,
-            lane=lane,
-            open_tasks=open_tasks.get((p, lane), 0),
-            breached=breached.get((p, lane), 0),
-            sla_hours_left=round(left.get((p, lane), 0.0), 2),
-            logged_hours=hours_logged.get((p, lane), 0.0),
-            capacity_hours=table.for_lane(lane),
+    done_by = {(e, p): float(h) for e, p, h in session.execute(logged_by_engagement)}
+    planned = _planned(session, filters, first, last, moment, done_by, zone)
+    lines = []
+    for p, lane in sorted(open_tasks.keys() | hours_logged.keys() | planned.keys()):
+        plan, role = planned.get((p, lane), (0.0, None))
+        weekly = (
+            table.for_lane(lane)
+            if lane in LANE_ROLES or role is None
+            else table.roles.get(role, table.default)
         )
-        for p, lane in sorted(open_tasks.keys() | hours_logged.keys())
-    ]
+        lines.append(
+            WorkloadLine(
+                person=p,
+                lane=lane,
+                open_tasks=open_tasks.get((p, lane), 0),
+                breached=breached.get((p, lane), 0),
+                sla_hours_left=round(left.get((p, lane), 0.0), 2),
+                logged_hours=hours_logged.get((p, lane), 0.0),
+                capacity_hours=round(weekly * weeks, 2),
+                planned_hours=round(plan, 2),
+                weeks=round(weeks, 2),
+            )
+        )
+    return lines
 
 
 # -- as a report: its rows and charts --------------------------------------------------
 
 
 def _workload(session: Session, services: Services, filters: ReportFilter, by: str | None) -> ReportRows:
-    lines = workload_report(session, services, filters)
+    moment = services.runtime.clock()
+    lines = workload_report(session, services, filters, now=moment)
+    first, last = report_period(filters, services, moment)
+    zone = services.calendar.zone
     rows: list[Row] = [
         {
             "key": f"{w.person} / {w.lane}",
-            "open_tasks": w.open_tasks,
-            "breached": w.breached,
-            "sla_hours_left": w.sla_hours_left,
             "logged_hours": w.logged_hours,
+            "planned_hours": w.planned_hours,
             "capacity_hours": w.capacity_hours,
             "load": round(w.load, 4),
             "utilisation": round(w.utilisation, 4),
+            "open_tasks": w.open_tasks,
+            "breached": w.breached,
+            "sla_hours_left": w.sla_hours_left,
         }
         for w in lines
     ]
-    note = "load: SLA hours left / weekly capacity; utilisation: hours logged / weekly capacity"
+    weeks = lines[0].weeks if lines else round((last - first).total_seconds() / (7 * 86400), 2)
+    shown = first.astimezone(zone).date(), (last.astimezone(zone) - timedelta(days=1)).date()
+    note = (
+        f"period {shown[0].isoformat()} to {shown[1].isoformat()} ({weeks:g} weeks)"
+        f"{'' if filters.start or filters.end else ': this week, as no period is chosen'}"
+    )
     return ReportRows("workload", None, rows, note, [f"{w.person} / {w.lane}" for w in lines if w.load > 1])
 
 
@@ -208,17 +303,15 @@ def _workload_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> li
     return [
         chart(
             "workload",
-            "Load and utilisation against weekly capacity",
+            "Load and utilisation against the period's capacity",
             keys,
             [
                 series(
-                    "load (SLA hours left)",
+                    "load (logged + planned)",
                     [round(r["load"] * 100, 1) for r in rows],
                     highlighted(keys, report, AM),
                 ),
-                series(
-                    "utilisation (hours logged)", [round(r["utilisation"] * 100, 1) for r in rows], PM
-                ),
+                series("utilisation (hours logged)", [round(r["utilisation"] * 100, 1) for r in rows], PM),
             ],
             percent=True,
             horizontal=True,
@@ -229,11 +322,17 @@ def _workload_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> li
 WORKLOAD_REPORT = ReportDescriptor(
     name="workload",
     title="Workload",
-    blurb="Open tasks and logged hours per person and lane against weekly capacity.",
+    blurb="Logged and planned hours per person against capacity over the period, and open tasks.",
     order=90,
     groupings=None,
     build=_workload,
     charts=_workload_charts,
+    definition=(
+        "Load = (hours logged in the period + hours planned in it) / (the role's weekly capacity in "
+        "rates.toml x the weeks in the period); utilisation = hours logged / that capacity. Planned hours: "
+        "each running engagement's resourcing plan, less what the person has logged on it, spread evenly "
+        "from now to its last milestone. With no period chosen the period is this week (Monday to Sunday)."
+    ),
 )
 
 

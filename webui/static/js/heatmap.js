@@ -8,7 +8,8 @@
  *    "elements": [{"id": "qc_check", "bucket": 4, "colour": "#e2553f", "label": "5.5 h", "title": "..."}]}
  *
  * Each coloured element gets the markers `bt-heat` and `bt-heat-<bucket>` (`bt-heat-none`: no
- * figure yet); heatmap.css fills each bucket with its colour, as the legend shows it.
+ * figure yet; `bt-heat-client`: its time is the client's, off the scale, labelled "client ...");
+ * heatmap.css fills each bucket with its colour, as the legend shows it.
  *
  * A filter <select data-resets="version"> empties those fields and submits its form when changed
  * (another process has other versions).
@@ -37,14 +38,14 @@
       if (!element) { return; } // ran on another version only: the table lists it
       var none = e.bucket === null || e.bucket === undefined;
       canvas.addMarker(e.id, "bt-heat");
-      canvas.addMarker(e.id, none ? "bt-heat-none" : "bt-heat-" + e.bucket);
+      canvas.addMarker(e.id, e.client ? "bt-heat-client" : none ? "bt-heat-none" : "bt-heat-" + e.bucket);
       var gfx = registry.getGraphics(element);
       var title = document.createElementNS("http://www.w3.org/2000/svg", "title");
       title.textContent = e.title;
       gfx.appendChild(title);
-      if (none) { return; } // the dashed grey outline says it; a label each would clutter
+      if (none && !e.client) { return; } // the dashed grey outline says it; a label each would clutter
       var label = document.createElement("div");
-      label.className = "heat-label" + (e.id === heat.hottest ? " hot" : "");
+      label.className = "heat-label" + (e.id === heat.hottest ? " hot" : "") + (e.client ? " client" : "");
       label.textContent = e.label;
       overlays.add(e.id, "baton-heat", {
         position: { top: -10, right: 12 }, html: label, scale: { min: 0.8, max: 1.3 }
