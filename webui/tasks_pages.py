@@ -15,7 +15,7 @@ from engine.errors import (
     ScriptsUnavailableError,
     WorkflowExecutionError,
 )
-from workflows.agency import STAGE_LABELS, STAGES, is_true
+from workflows.agency import LANE_ROLES, STAGE_LABELS, STAGES, is_true
 from workflows.engagements.effort import MAX_HOURS_PER_ENTRY, MAX_NOTE, log_effort
 from workflows.engagements.lifecycle import view_engagement
 from workflows.engagements.tasks import claim_task, complete_task, unclaim_task
@@ -104,6 +104,7 @@ def _render(
         sla_labels=SLA_LABELS,
         stages=STAGES,
         stage_labels=STAGE_LABELS,
+        lane_roles=LANE_ROLES,
         kind_of=kind_of,
         map_rows=map_rows,
         me=me,

@@ -23,6 +23,7 @@ from workflows.reports.registry import GROUPINGS, REPORTS, read_report
 from workflows.reports.rows import ReportRows, columns, to_csv
 from workflows.services import Services
 
+from ..formatting import reader_zone
 from .common import INT_MAX, actor, problems, text, work
 
 blp = Blueprint(
@@ -277,7 +278,9 @@ def read_heatmap(session: Session, services: Services, query: dict[str, Any], wh
 def rows_csv(rows: list[dict[str, Any]], name: str) -> Response:
     """Rows as a CSV download."""
     return Response(
-        to_csv(rows), mimetype=CSV, headers={"Content-Disposition": f'attachment; filename="{name}.csv"'}
+        to_csv(rows, reader_zone()),
+        mimetype=CSV,
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 
 

@@ -50,6 +50,7 @@ from workflows.people.assignment import LaneRoleCache
 from workflows.people.leads import leads_by_role
 from workflows.people.permissions import PermissionDenied, acting_user
 from workflows.services import Services
+from workflows.time import zones
 from workflows.time.calendar import BusinessCalendar
 
 ASSIGNED, DUE_SOON, BREACHED, SENT_BACK = "assigned", "due_soon", "breached", "sent_back"
@@ -263,9 +264,10 @@ class Notifier:
             if key not in holders:
                 continue  # the task is gone (its instance was deleted)
             holder = holders[key][0]
-            due = self._when((event["detail"] or {}).get("due_at"))
+            due_iso = (event["detail"] or {}).get("due_at")
             if event["kind"] == "sla_at_risk":
                 if holder:
+                    due = self._when(session, due_iso, holder)
                     message = f"Due {due}: its warning point has passed."
                     notes.append(
                         self._note(event, holder, DUE_SOON, message, f"{holder}'s task is due {due}")
@@ -274,11 +276,13 @@ class Notifier:
             role = roles[key]
             escalated_to = [lead for lead in leads[role] if lead != holder]
             if holder:
+                due = self._when(session, due_iso, holder)
                 also = f" Escalated to {', '.join(escalated_to)}." if escalated_to else ""
                 message = f"Overdue: it was due {due}.{also}"
                 notes.append(self._note(event, holder, BREACHED, message, f"{holder}'s task is overdue"))
             held = f"{holder} holds it" if holder else "nobody holds it"
             for lead in escalated_to:
+                due = self._when(session, due_iso, lead)
                 message = f"Overdue in your lane: it was due {due}; {held}."
                 notes.append(self._note(event, lead, BREACHED, message, f"Overdue, due {due}"))
             told = [holder, *escalated_to] if holder else escalated_to
@@ -297,11 +301,13 @@ class Notifier:
             )
         return notes
 
-    def _when(self, iso: str | None) -> str:
+    def _when(self, session: Session, iso: str | None, reader: str) -> str:
+        """A due time as `reader` reads it: in their zone, named when it is not the calendar's."""
         if not iso:
             return "now"
-        local = datetime.fromisoformat(iso).astimezone(self.calendar.zone)
-        return f"{local:%a} {local.day} {local:%b %H:%M}"
+        zone = zones.zone_of(session, reader, self.calendar.timezone)
+        named = zone.key != self.calendar.zone.key
+        return zones.when(datetime.fromisoformat(iso), zone, zones.BRIEF, named=named)
 
 
 def _holders(

@@ -12,13 +12,16 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from workflows.agency import AM_LANE, PM_LANE, STAGES
 from workflows.reports.process import ReportFilter
 from workflows.services import Services
+from workflows.time import zones
 
 Row = dict[str, Any]
 Chart = dict[str, Any]
@@ -108,10 +111,17 @@ def columns(rows: Sequence[Row]) -> list[str]:
     return names
 
 
-def to_csv(rows: Sequence[Row]) -> str:
-    """The rows as CSV with a header line (missing values as empty cells)."""
+def to_csv(rows: Sequence[Row], zone: ZoneInfo | None = None) -> str:
+    """The rows as CSV with a header line (missing values as empty cells).
+
+    Times are ISO 8601 with the offset of `zone` (the reader's; UTC when None), so a spreadsheet
+    reads the same instant whoever exported it.
+    """
+    where = zone or ZoneInfo("UTC")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns(rows), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(
+        {k: zones.iso(v, where) if isinstance(v, datetime) else v for k, v in row.items()} for row in rows
+    )
     return buffer.getvalue()

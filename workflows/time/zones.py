@@ -18,6 +18,7 @@ from workflows.models import User
 SHORT = "%a %d %b %H:%M"  # Thu 03 Dec 15:10
 LONG = "%Y-%m-%d %H:%M"
 DAY = "%a %d %b"
+BRIEF = "%a %-d %b %H:%M"  # Fri 4 Dec 10:00 (notifications and e-mails)
 
 
 def zone_named(name: str | None, default: str) -> ZoneInfo:
@@ -46,12 +47,12 @@ def local(moment: datetime, zone: ZoneInfo) -> datetime:
     return moment.astimezone(zone)
 
 
-def when(moment: datetime | None, zone: ZoneInfo, style: str = SHORT) -> str:
-    """A time for people: ``Thu 03 Dec 10:10 EST`` (empty for None)."""
+def when(moment: datetime | None, zone: ZoneInfo, style: str = SHORT, *, named: bool = True) -> str:
+    """A time for people: ``Thu 03 Dec 10:10 EST`` (empty for None; `named`: with the zone)."""
     if moment is None:
         return ""
     there = local(moment, zone)
-    if "%H" not in style:  # a day: no zone to name
+    if "%H" not in style or not named:  # a day, or the reader knows the zone
         return there.strftime(style)
     return f"{there.strftime(style)} {there.tzname() or ''}".strip()
 

@@ -8,6 +8,9 @@
       row.querySelectorAll("[name]").forEach(function (input) {
         var rest = input.name.slice(name.length + 1).replace(/^\d+/, String(i));
         input.name = name + "/" + rest;
+        if (input.id) input.id = "f-" + input.name; // ids stay unique after a row is copied
+        var label = input.getAttribute("aria-label");
+        if (label) input.setAttribute("aria-label", label.replace(/\d+$/, String(i + 1)));
       });
     });
   }
