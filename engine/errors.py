@@ -17,6 +17,15 @@ class ConflictError(EngineError):
     """The instance changed under the caller (stale revision, concurrent completion)."""
 
 
+class InstanceEndedError(ConflictError):
+    """The instance has ended: its runtime is gone, only its head, projections and events remain."""
+
+    def __init__(self, instance_id: int, status: str) -> None:
+        self.instance_id = instance_id
+        self.status = status
+        super().__init__(f"instance {instance_id} has ended ({status}): only its history is kept")
+
+
 class TaskNotReadyError(ConflictError):
     """The task is not waiting for input any more (completed, cancelled, or not yet reached)."""
 

@@ -113,6 +113,8 @@ class TaskRow(Base):
     """One task of an instance's tree, as SpiffWorkflow serializes it minus its data."""
 
     __tablename__ = "task_row"
+    # which rows reference a payload: unreferenced task data is deleted (compaction, ended instances)
+    __table_args__ = (Index("ix_task_row_data_hash", "data_hash"),)
 
     instance_id: Mapped[int] = mapped_column(
         ForeignKey("workflow_instance.id", ondelete="CASCADE"), primary_key=True

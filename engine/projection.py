@@ -18,6 +18,7 @@ from SpiffWorkflow.task import Task, TaskState
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from .compaction import run_key
 from .definitions import FORM_PROPERTY, element_id, properties_of
 from .errors import WorkflowLimitError
 from .events import EventLog
@@ -147,8 +148,9 @@ class ProjectionWriter:
                 conn, [{"b_instance": instance_id, "b_task": tid, "b_at": now} for tid in sorted(proj.gone)]
             )
         new_rows = []
+        runs = live.counters.get("runs")
         for task in proj.ready_new:
-            info = ready_info(instance_id, task, now)
+            info = ready_info(instance_id, task, now, runs)
             extra = self.policy.on_ready(session, info)
             row = {
                 "instance_id": instance_id,
@@ -250,16 +252,29 @@ def project(
     )
 
 
-def run_of(task: Task) -> int:
+def run_of(task: Task, runs: Mapping[str, int] | None = None) -> int:
     """Which run of its element `task` is: 1 + the runs of the same element completed before it.
-    (An instance of a multi-instance activity has none: its activity is the run.)"""
+    (An instance of a multi-instance activity has none: its activity is the run.)
+
+    Args:
+        task: a task that just became ready.
+        runs: completed runs that compaction took out of the tree, by `run_key` (the
+            instance's counters); those still in the tree are counted there.
+    """
     spec = task.task_spec
-    return 1 + sum(
+    in_tree = sum(
         1 for t in task.workflow.tasks.values() if t.task_spec is spec and t._state == TaskState.COMPLETED
     )
+    if not runs:
+        return 1 + in_tree
+    workflow = task.workflow
+    key = "" if workflow is workflow.top_workflow else str(workflow.parent_task_id)
+    return 1 + in_tree + runs.get(run_key(key, spec), 0)
 
 
-def ready_info(instance_id: int, task: Task, now: datetime) -> ReadyTask:
+def ready_info(
+    instance_id: int, task: Task, now: datetime, runs: Mapping[str, int] | None = None
+) -> ReadyTask:
     props = properties_of(task.task_spec)
     multi_instance_of = (
         str(task.parent.id)
@@ -278,7 +293,7 @@ def ready_info(instance_id: int, task: Task, now: datetime) -> ReadyTask:
         ready_at=now,
         data=task.data,
         multi_instance_of=multi_instance_of,
-        run=None if multi_instance_of is not None else run_of(task),
+        run=None if multi_instance_of is not None else run_of(task, runs),
     )
 
 

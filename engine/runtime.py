@@ -20,11 +20,13 @@ from SpiffWorkflow.task import Task, TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .compaction import Compaction, Compactor
 from .definitions import FORM_PROPERTY, DefinitionInfo, DefinitionRegistry, element_id, properties_of
 from .errors import (
     ConflictError,
     FieldError,
     FormValidationError,
+    InstanceEndedError,
     NotFoundError,
     ScriptLimitExceededError,
     ScriptsUnavailableError,
@@ -47,7 +49,7 @@ from .projection import (
 from .sandbox import EvaluatorUnavailableError, ScriptLimitError, sandbox_failure
 from .serialization import frontier_of, iter_all_tasks
 from .store import InstanceHead, InstanceStore, LiveInstance, new_instance_row
-from .timers import write_timers
+from .timers import drop_timers, write_timers
 
 
 @dataclass
@@ -71,6 +73,9 @@ class Runtime:
         policy: decides due dates and assignees of ready tasks.
         clock: returns the current time (tests inject their own).
         events: the event log every step writes to (its listeners react in the step).
+        compact: after each step, drop the part of the task tree no open task can need
+            (`engine.compaction`); off, instances keep their whole history in the tree
+            (the differential tests run both).
     """
 
     def __init__(
@@ -80,7 +85,10 @@ class Runtime:
         policy: TaskPolicy | None = None,
         clock: Callable[[], datetime] | None = None,
         events: EventLog | None = None,
+        *,
+        compact: bool = True,
     ) -> None:
+        self.compactor = Compactor() if compact else None
         self.definitions = definitions
         self.store = store
         self.policy: TaskPolicy = policy or NoPolicy()
@@ -169,7 +177,10 @@ class Runtime:
             NotFoundError, TaskNotReadyError, ConflictError, FormValidationError,
             WorkflowExecutionError.
         """
-        head, live = self.store.checkout(session, instance_id)
+        try:
+            head, live = self.store.checkout(session, instance_id)
+        except InstanceEndedError as exc:
+            raise TaskNotReadyError(f"task {task_id} is not waiting for input: {exc}") from exc
         if expected_revision is not None and head.revision != expected_revision:
             self.store.cache.put(live)
             raise ConflictError(
@@ -198,7 +209,7 @@ class Runtime:
             live.workflow.do_engine_steps()
 
         self._run(step)
-        diff = self.store.diff(live, since)
+        diff = self.store.diff(live, since, self._compact(live, since))
         proj = project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
 
         def write_projection() -> None:
@@ -220,7 +231,9 @@ class Runtime:
 
         facts = step_facts(definition.facts, head.facts, diff.candidates, since)
         values = self._head_values(head, proj, now, facts)
-        revision = self.store.save(session, head, live, diff, values, now, also=write_projection)
+        revision = self.store.save(
+            session, head, live, diff, values, now, also=write_projection, ending=proj.finished
+        )
         return StepResult(
             instance_id,
             revision,
@@ -238,7 +251,10 @@ class Runtime:
         Raises:
             NotFoundError, ConflictError (not running).
         """
-        head, live = self.store.checkout(session, instance_id)
+        try:
+            head, live = self.store.checkout(session, instance_id)
+        except InstanceEndedError as exc:
+            raise ConflictError(f"instance {instance_id} is {exc.status}, not running") from exc
         if head.status != "running":
             self.store.cache.put(live)
             raise ConflictError(f"instance {instance_id} is {head.status}, not running")
@@ -258,6 +274,7 @@ class Runtime:
             values,
             now,
             also=lambda: self.projection.write(session, instance_id, live, proj, now, events, actor=actor),
+            ending=True,
         )
         return StepResult(instance_id, revision, "cancelled", [], None, len(diff.upserts) + len(diff.deletes))
 
@@ -267,7 +284,11 @@ class Runtime:
         Returns:
             How many timers fired (0 if none was due for the engine, or the instance ended).
         """
-        head, live = self.store.checkout(session, instance_id)
+        try:
+            head, live = self.store.checkout(session, instance_id)
+        except InstanceEndedError:
+            drop_timers(session, instance_id)
+            return 0
         if head.status != "running":
             self.store.cache.put(live)
             write_timers(session, instance_id, live.timers, {})
@@ -280,7 +301,7 @@ class Runtime:
             live.workflow.do_engine_steps()
 
         self._run(step)
-        diff = self.store.diff(live, since)
+        diff = self.store.diff(live, since, self._compact(live, since))
         proj = project(live, diff.frontier.tasks if diff.frontier else [], diff.candidates, since)
         definition = self.definitions.info(session, head.definition_id)
         facts = step_facts(definition.facts, head.facts, diff.candidates, since)
@@ -295,6 +316,7 @@ class Runtime:
             also=lambda: fired.append(
                 self.projection.write(session, instance_id, live, proj, now, [], actor=None)
             ),
+            ending=proj.finished,
         )
         return fired[0]
 
@@ -315,6 +337,17 @@ class Runtime:
         return list(session.scalars(select(Event).where(Event.instance_id == instance_id).order_by(Event.id)))
 
     # -- internals -------------------------------------------------------------------
+
+    def _compact(self, live: LiveInstance, since: float) -> Compaction | None:
+        """Compact the workflow after a step; the completed runs it drops are counted."""
+        if self.compactor is None:
+            return None
+        compaction = self.compactor.compact(live.workflow, since)
+        if compaction.runs:
+            runs = live.counters.setdefault("runs", {})
+            for key, count in compaction.runs.items():
+                runs[key] = runs.get(key, 0) + count
+        return compaction
 
     def _validate(self, definition: DefinitionInfo, task: Task, data: dict[str, Any]) -> None:
         form = properties_of(task.task_spec).get(FORM_PROPERTY)

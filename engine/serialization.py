@@ -34,7 +34,12 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task, TaskState
 
+from .compaction import Compaction
+
 SERIALIZER_VERSION = SPIFF_SERIALIZER_VERSION
+# Baton's own counters in an instance's meta document (e.g. the completed runs of each
+# element that compaction took out of the tree)
+COUNTERS_KEY = "baton"
 
 
 @dataclass(frozen=True)
@@ -162,9 +167,17 @@ class WorkflowCodec:
         body = self._dumps(dct)
         return StoredTask(workflow_key, body, data_hash(payload)), payload
 
-    def encode_meta(self, workflow: BpmnWorkflow) -> str:
-        """Encode the workflow-level attributes of a workflow and its subprocesses (no tasks)."""
+    def encode_meta(self, workflow: BpmnWorkflow, counters: Mapping[str, Any] | None = None) -> str:
+        """Encode the workflow-level attributes of a workflow and its subprocesses (no tasks).
+
+        Args:
+            workflow: the workflow.
+            counters: Baton's own counters of the instance (kept beside SpiffWorkflow's
+                attributes under `COUNTERS_KEY`, never handed to SpiffWorkflow).
+        """
         meta = self._workflow_header(workflow)
+        if counters:
+            meta[COUNTERS_KEY] = counters
         meta["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         meta["subprocesses"] = {}
         for task_id, sub in workflow.subprocesses.items():
@@ -219,6 +232,7 @@ class WorkflowCodec:
             The serializer dict, with tasks ordered parents first as the converters need.
         """
         meta = json.loads(meta_json)
+        counters = meta.pop(COUNTERS_KEY, None)
         by_key: dict[str, dict[str, dict[str, Any]]] = {}
         parsed: dict[str, dict[str, Any]] = {}
         for task_id, row in rows.items():
@@ -237,6 +251,8 @@ class WorkflowCodec:
         dct["spec"] = spec
         dct["subprocess_specs"] = dict(subprocess_specs)
         dct["typename"] = "BpmnWorkflow"
+        if counters is not None:
+            dct[COUNTERS_KEY] = counters  # `restore` takes it out again
         return dct
 
     def restore(self, dct: dict[str, Any], serializer_version: str = SERIALIZER_VERSION) -> BpmnWorkflow:
@@ -249,6 +265,7 @@ class WorkflowCodec:
         Returns:
             The live workflow.
         """
+        dct.pop(COUNTERS_KEY, None)
         if serializer_version != SERIALIZER_VERSION:
             dct[self.serializer.VERSION_KEY] = serializer_version
             self.serializer.migrate(dct)
@@ -436,6 +453,7 @@ def diff_tasks(
     known: Mapping[str, StoredTask],
     since: float,
     frontier: Frontier | None = None,
+    compaction: Compaction | None = None,
 ) -> TaskDiff:
     """Compute the task rows to write after a step.
 
@@ -445,12 +463,19 @@ def diff_tasks(
         known: task id -> stored row as of the last save.
         since: `time.time()` taken just before the step began.
         frontier: the unfinished tasks after the last save (None: scan every task).
+        compaction: what compacting the workflow after the step took out or re-linked.
 
     Returns:
         Rows to upsert (with their payloads), ids to delete, and the new frontier.
     """
     result = TaskDiff()
     changed, new_frontier, removed = DirtyTracker.scan(workflow, known, since, frontier)
+    if compaction:
+        gone = set(compaction.removed)
+        seen = {t.id for _k, t in changed}
+        changed = [(k, t) for k, t in changed if str(t.id) not in gone]
+        changed += [(k, t) for k, t in compaction.changed if t.id not in seen]
+        removed = list(dict.fromkeys(removed + [tid for tid in compaction.removed if tid in known]))
     for key, task in changed:
         row, payload = codec.encode_task(task, key)
         tid = str(task.id)

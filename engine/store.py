@@ -24,12 +24,14 @@ from sqlalchemy import BindParameter, Connection, Table, bindparam, delete, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
+from .compaction import Compaction
 from .db import after_commit
 from .definitions import DefinitionInfo, DefinitionRegistry
-from .errors import ConflictError, NotFoundError
+from .errors import ConflictError, InstanceEndedError, NotFoundError
 from .fastsql import FastStatement, fetch_together, holding_writes, pipeline
 from .models import HumanTask, TaskData, TaskRow, TimerDue, WorkflowInstance
 from .serialization import (
+    COUNTERS_KEY,
     SERIALIZER_VERSION,
     Frontier,
     StoredTask,
@@ -98,7 +100,13 @@ _DELETE_ROW = FastStatement(
 
 
 def _upserts(ins: Any) -> tuple[FastStatement, FastStatement]:
-    data = ins(_TASK_DATA).on_conflict_do_nothing(index_elements=["hash"])
+    data = ins(_TASK_DATA)
+    if ins is postgresql.insert:
+        # DO UPDATE locks the row: a concurrent `_COLLECT_DATA` (which skips locked rows) cannot
+        # delete a payload this step is about to reference; once it has, the insert re-checks
+        data = data.on_conflict_do_update(index_elements=["hash"], set_={"body": data.excluded.body})
+    else:
+        data = data.on_conflict_do_nothing(index_elements=["hash"])
     rows = ins(_TASK_ROW)
     rows = rows.on_conflict_do_update(
         index_elements=["instance_id", "id"],
@@ -112,6 +120,25 @@ def _upserts(ins: Any) -> tuple[FastStatement, FastStatement]:
 
 
 _UPSERTS = {"postgresql": _upserts(postgresql.insert), "sqlite": _upserts(sqlite.insert)}
+_DELETE_ALL_ROWS = FastStatement(delete(_TASK_ROW).where(_TASK_ROW.c.instance_id == bindparam("b_instance")))
+# Task data no task row references any more (content-addressed payloads are shared between
+# instances). Defined after the row statements: `deferred_writes` sends in definition order.
+_UNREFERENCED = ~select(_TASK_ROW.c.id).where(_TASK_ROW.c.data_hash == _TASK_DATA.c.hash).exists()
+_COLLECT_DATA = {
+    "sqlite": FastStatement(
+        delete(_TASK_DATA).where(_TASK_DATA.c.hash == bindparam("b_hash"), _UNREFERENCED)
+    ),
+    "postgresql": FastStatement(
+        delete(_TASK_DATA).where(
+            _TASK_DATA.c.hash.in_(
+                select(_TASK_DATA.c.hash)
+                .where(_TASK_DATA.c.hash == bindparam("b_hash"), _UNREFERENCED)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+        )
+    ),
+}
 
 
 class HeadRow(NamedTuple):
@@ -226,6 +253,9 @@ class LiveInstance:
     frontier: Frontier | None = None
     # task id -> due time of the timers the instance waits on, as stored in timer_due
     timers: dict[str, datetime] = field(default_factory=dict)
+    # Baton's counters kept in the meta document: {"runs": {"<key>/<spec>": completed runs
+    # compaction took out of the tree}}
+    counters: dict[str, Any] = field(default_factory=dict)
 
 
 class WorkflowCache:
@@ -303,8 +333,6 @@ class InstanceStore:
         self.definitions = definitions
         self.script_engine = script_engine()
         self.cache = cache if cache is not None else WorkflowCache()
-        # hashes of task data known to be stored: their INSERT ... ON CONFLICT can be skipped
-        self._stored_payloads: dict[str, None] = {}
 
     # -- creating and loading --------------------------------------------------------
 
@@ -384,7 +412,8 @@ class InstanceStore:
 
     def _load(self, session: Session, head: HeadRow, tree: _Tree) -> LiveInstance:
         rows, payloads = tree.rows, tree.payloads
-        self._stored_payloads.update(dict.fromkeys(payloads))
+        if not rows and head.status != "running":
+            raise InstanceEndedError(head.id, head.status)
         definition = self.definitions.info(session, head.definition_id)
         if self.codec.needs_migration(head.serializer_version):
             dicts = self.codec.spec_dicts(definition.spec_json)
@@ -395,10 +424,12 @@ class InstanceStore:
         else:
             spec, subs = self.definitions.spec_for(definition)
             dct = self.codec.assemble(head.meta_json, rows, payloads, spec, subs)
+        counters = dct.pop(COUNTERS_KEY, None) or {}
         workflow = self.codec.restore(dct, head.serializer_version)
         workflow.script_engine = self.script_engine
         live = LiveInstance(head.id, head.definition_id, head.revision, workflow, rows, tree.open_tasks)
         live.timers = tree.timers
+        live.counters = counters
         return live
 
     # -- saving ----------------------------------------------------------------------
@@ -421,9 +452,9 @@ class InstanceStore:
         live.frontier = frontier
         after_commit(session, lambda: self.cache.put(live))
 
-    def diff(self, live: LiveInstance, since: float) -> TaskDiff:
+    def diff(self, live: LiveInstance, since: float, compaction: Compaction | None = None) -> TaskDiff:
         """What a step changed (see `engine.serialization.diff_tasks`)."""
-        return diff_tasks(self.codec, live.workflow, live.rows, since, live.frontier)
+        return diff_tasks(self.codec, live.workflow, live.rows, since, live.frontier, compaction)
 
     def save(
         self,
@@ -434,8 +465,15 @@ class InstanceStore:
         values: Mapping[str, Any],
         now: datetime,
         also: Callable[[], object] | None = None,
+        *,
+        ending: bool = False,
     ) -> int:
         """Write a step: the instance row (guarded by its revision) and the changed tasks.
+
+        A step that ends the instance (`ending`) writes no task rows: the instance's runtime --
+        its task rows and the task data nobody else references -- goes in the same
+        transaction, and what remains is its head (with the final workflow data in its meta
+        document), the projections and the event log.
 
         Args:
             session: the unit of work.
@@ -461,14 +499,20 @@ class InstanceStore:
             "b_id": head.id,
             "b_revision": head.revision,
             "revision": new_revision,
-            "meta_json": self.codec.encode_meta(live.workflow),
+            "meta_json": self.codec.encode_meta(live.workflow, live.counters),
             "serializer_version": SERIALIZER_VERSION,
             "updated_at": now,
             **values,
         }
 
+        if ending:
+            diff = TaskDiff(deletes=list(live.rows), frontier=diff.frontier, candidates=diff.candidates)
+
         def write_step() -> None:
-            self._write_rows(session, head.id, diff)
+            if ending:
+                self._purge_rows(session, head.id, live.rows)
+            else:
+                self._write_rows(session, head.id, diff, live.rows)
             if also is not None:
                 also()
 
@@ -485,11 +529,14 @@ class InstanceStore:
                 write_step()
             if update.rowcount != 1:
                 raise ConflictError(f"instance {head.id} was changed by someone else; reload and try again")
+        live.revision = head.revision = new_revision
+        live.frontier = diff.frontier
+        if ending:
+            live.rows = {}  # the ended workflow is not kept warm: nothing can step it again
+            return new_revision
         live.rows.update(diff.upserts)
         for task_id in diff.deletes:
             live.rows.pop(task_id, None)
-        live.revision = head.revision = new_revision
-        live.frontier = diff.frontier
         if self.verify:
             self._verify(live)
         after_commit(session, lambda: self.cache.put(live))
@@ -501,21 +548,28 @@ class InstanceStore:
             stale = sorted(k for k in rows.keys() | live.rows.keys() if rows.get(k) != live.rows.get(k))
             raise AssertionError(f"incremental save of instance {live.instance_id} missed tasks {stale}")
 
-    def _remember_payloads(self, hashes: list[str]) -> None:
-        # Task data rows are never deleted, so a hash once committed stays valid. Only
-        # committed hashes are remembered: a rolled-back insert must be retried.
-        if len(self._stored_payloads) > PAYLOAD_MEMORY:
-            self._stored_payloads.clear()
-        self._stored_payloads.update(dict.fromkeys(hashes))
+    def _write_rows(
+        self,
+        session: Session,
+        instance_id: int,
+        diff: TaskDiff,
+        before: Mapping[str, StoredTask] | None = None,
+    ) -> None:
+        """Write a step's task rows, and collect the payloads no row references any more.
 
-    def _write_rows(self, session: Session, instance_id: int, diff: TaskDiff) -> None:
+        Args:
+            before: the instance's rows before the step (None: a new instance).
+        """
         conn = session.connection()
         insert_data, upsert_rows = _UPSERTS[conn.dialect.name]
-        fresh = [{"hash": h, "body": b} for h, b in diff.payloads.items() if h not in self._stored_payloads]
+        before = before or {}
+        touched = set(diff.deletes).union(diff.upserts)
+        # a payload that a row the step leaves alone references is stored, and stays: that
+        # row's reference keeps anyone from collecting it
+        held = {r.data_hash for tid, r in before.items() if tid not in touched}
+        fresh = [{"hash": h, "body": b} for h, b in diff.payloads.items() if h not in held]
         if fresh:
             insert_data.executemany(conn, fresh)
-            hashes = [p["hash"] for p in fresh]
-            after_commit(session, lambda: self._remember_payloads(hashes))
         if diff.deletes:
             _DELETE_ROW.executemany(
                 conn, [{"b_instance": instance_id, "b_task": tid} for tid in diff.deletes]
@@ -534,6 +588,32 @@ class InstanceStore:
                     for tid, r in diff.upserts.items()
                 ],
             )
+        # payloads the step stopped referencing (rows deleted or given other data)
+        released = {before[tid].data_hash for tid in touched if tid in before}
+        released -= held
+        released.difference_update(r.data_hash for r in diff.upserts.values())
+        if released:
+            _COLLECT_DATA[conn.dialect.name].executemany(conn, [{"b_hash": h} for h in sorted(released)])
+
+    def _purge_rows(self, session: Session, instance_id: int, rows: Mapping[str, StoredTask]) -> None:
+        """Delete an ended instance's task rows and the payloads nobody else references."""
+        conn = session.connection()
+        _DELETE_ALL_ROWS.execute(conn, {"b_instance": instance_id})
+        hashes = sorted({r.data_hash for r in rows.values()})
+        if hashes:
+            _COLLECT_DATA[conn.dialect.name].executemany(conn, [{"b_hash": h} for h in hashes])
+
+    def purge(self, session: Session, instance_id: int) -> int:
+        """Delete the runtime of an instance that has ended (existing stores, `baton compact`).
+
+        Returns:
+            How many task rows went.
+        """
+        conn = session.connection()
+        rows = _read_tree(conn, instance_id).rows
+        self._purge_rows(session, instance_id, rows)
+        self.cache.take(instance_id, -1)
+        return len(rows)
 
 
 def new_instance_row(definition: DefinitionInfo, now: datetime) -> WorkflowInstance:

@@ -121,6 +121,11 @@ def write_timers(
     return removed, moved
 
 
+def drop_timers(session: Session, instance_id: int) -> None:
+    """Delete every timer row of an instance (one that has ended)."""
+    session.execute(delete(_TIMER).where(_TIMER.c.instance_id == instance_id))
+
+
 @dataclass
 class WorkerStats:
     """What a worker did."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.models import Event, HumanTask, WorkflowInstance
+from engine.models import Event, HumanTask, TaskRow, TimerDue, WorkflowInstance
 from workflows.agency import AM_LANE, PM_LANE
 from workflows.demo.samples import STORIES, Story
 from workflows.engagements.lifecycle import start_engagement, view_engagement
@@ -53,7 +53,17 @@ def play(services: Services, story: Story, *, check_round_trip: bool = True) -> 
 
 
 def assert_round_trip(services: Services, instance_id: int) -> None:
-    """The instance restored from the database equals the live one, to the last field."""
+    """The instance restored from the database equals the live one, to the last field; an
+    instance that has ended keeps no runtime (task rows, timers), only its history."""
+    with services.db.unit_of_work(write=False) as session:
+        instance = session.get(WorkflowInstance, instance_id)
+        assert instance is not None
+        if instance.status != "running":
+            for table in (TaskRow, TimerDue):
+                rows = select(func.count()).select_from(table).where(table.instance_id == instance_id)
+                assert session.scalar(rows) == 0, table
+            assert services.store.cache.peek(instance_id) is None
+            return
     live = services.store.cache.peek(instance_id)
     with services.db.unit_of_work(write=False) as session:
         stored = services.store.load(session, instance_id)
@@ -131,8 +141,11 @@ def test_inbox_queries_never_touch_workflows(deployed: Services) -> None:
     assert len(rows) == 3 and loads == []
 
 
-def test_a_step_writes_only_what_changed(deployed: Services) -> None:
-    """Rows written per step stay flat while history grows (QC rework rounds)."""
+def test_a_step_writes_only_what_changed_and_the_live_tree_stays_the_size_of_its_open_steps(
+    deployed: Services,
+) -> None:
+    """Rows written per step, and rows stored, stay flat while history grows (QC rework
+    rounds); when the engagement ends its runtime goes and its history stays."""
     from workflows.demo.samples import qc_rounds_story
 
     story = qc_rounds_story(30)
@@ -146,7 +159,7 @@ def test_a_step_writes_only_what_changed(deployed: Services) -> None:
             account_manager="ana",
             project_manager="pete", actor="olga",
         )
-    written = []
+    written, stored = [], []
     for step in story.steps:
         with deployed.db.unit_of_work() as session:
             task = find_open_task(session, engagement, step.task)
@@ -155,12 +168,19 @@ def test_a_step_writes_only_what_changed(deployed: Services) -> None:
                 session, deployed, engagement.id, step.task, step.data, actor=task.assignee
             )
             written.append(result.rows_written)
-    with deployed.db.unit_of_work(write=False) as session:
-        from engine.models import TaskRow
-
-        total = session.scalar(select(func.count()).select_from(TaskRow))
-    assert total is not None and total > 150
+        with deployed.db.unit_of_work(write=False) as session:
+            stored.append(session.scalar(select(func.count()).select_from(TaskRow)))
     assert max(written) < 40, written
+    assert stored[-1] == 0  # ended: the runtime went in the last step's transaction
+    rounds = stored[10:-6]  # production and QC, 30 times over
+    assert max(stored) < 20 and max(rounds) <= min(rounds) + 1, stored
+    with deployed.db.unit_of_work(write=False) as session:
+        completed = session.scalar(
+            select(func.count()).select_from(Event).where(
+                Event.instance_id == engagement.instance_id, Event.kind == "task_completed"
+            )
+        )
+    assert completed == len(story.steps)
 
 
 def test_history_and_projection_agree_after_a_run(deployed: Services) -> None:

@@ -44,6 +44,7 @@ def build_services(
     clock: Callable[[], datetime] | None = None,
     cache_size: int = 512,
     verify_persistence: bool = False,
+    compact: bool = True,
     mail: MailSettings | Literal["env"] | None = "env",
     **engine_kwargs: Any,
 ) -> Services:
@@ -56,6 +57,8 @@ def build_services(
         clock: current-time function (tests inject one).
         cache_size: how many live workflows to keep warm.
         verify_persistence: check every incremental save against a full encoding (tests).
+        compact: keep live workflows the size of their open steps (`engine.compaction`);
+            off, they keep their whole history (the differential tests compare both).
         mail: the SMTP server notifications are e-mailed through ("env": from the
             ``BATON_SMTP_*`` variables, see `MailSettings.from_env`; None: in-app only).
         **engine_kwargs: passed to the SQLAlchemy engine.
@@ -80,5 +83,5 @@ def build_services(
     log = EventLog(
         [ClientClock(calendar), TaskDurations(calendar), Notifier(lanes, calendar, email=smtp is not None)]
     )
-    runtime = Runtime(registry, store, policy, clock, log)
+    runtime = Runtime(registry, store, policy, clock, log, compact=compact)
     return Services(db, codec, registry, store, runtime, calendar, folder, lanes, smtp)
