@@ -2,7 +2,7 @@
 migration, judged and recorded): `plan` says whether and how an instance can move, `apply` moves
 it in the caller's transaction."""
 
-from .apply import DEADLINE_KEYS, DeadlineRecompute, MigrationRefused, Migrator, keep_deadline
+from .apply import DEADLINE_KEYS, DeadlineRecompute, MigrationRefused, Migrator, keep_deadline, passed_steps
 from .plan import (
     ADDED_AHEAD,
     ADDED_BEHIND,
@@ -49,5 +49,6 @@ __all__ = [
     "Refusal",
     "SpecPairing",
     "keep_deadline",
+    "passed_steps",
     "plan_instance",
 ]

@@ -43,6 +43,16 @@ from .plan import REFUSED, InstancePlan, SpecPairing, plan_instance
 _HUMAN = cast(Table, HumanTask.__table__)
 _TASK_ROW = cast(Table, TaskRow.__table__)
 _OPEN_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("i"), HumanTask.state == "ready")
+_PASSED = (
+    select(HumanTask.bpmn_id, HumanTask.task_id)
+    .where(HumanTask.instance_id == bindparam("i"), HumanTask.state == "completed")
+    .order_by(HumanTask.id)
+)
+
+
+def passed_steps(session: Session, instance_id: int) -> list[tuple[str, str]]:
+    """(BPMN id, task id) of the user steps an instance completed, from the projection."""
+    return [(b, t) for b, t in session.execute(_PASSED, {"i": instance_id})]
 _MOVE_OPEN = FastStatement(
     update(_HUMAN)
     .where(_HUMAN.c.id == bindparam("b_id"))
@@ -117,7 +127,8 @@ class Migrator:
     def plan(self, session: Session, instance_id: int, pairing: SpecPairing) -> InstancePlan:
         """The verdict for one instance, from a private copy of its workflow (nothing is written)."""
         head, workflow = self.runtime.store.read(session, instance_id)
-        return plan_instance(pairing, instance_id, head.revision, workflow)
+        passed = passed_steps(session, instance_id)
+        return plan_instance(pairing, instance_id, head.revision, workflow, passed)
 
     def migrate(
         self,
@@ -160,7 +171,9 @@ class Migrator:
                 raise ConflictError(f"instance {instance_id} is {head.status}, not running")
             if head.definition_id != pairing.source.id:
                 raise ConflictError(f"instance {instance_id} is not on v{pairing.source.version} any more")
-            plan = plan_instance(pairing, instance_id, head.revision, live.workflow)
+            plan = plan_instance(
+                pairing, instance_id, head.revision, live.workflow, passed_steps(session, instance_id)
+            )
             if plan.verdict == REFUSED:
                 raise MigrationRefused(plan)
         except EngineError:

@@ -202,7 +202,11 @@ class SpecPairing:
 
 
 def plan_instance(
-    pairing: SpecPairing, instance_id: int, revision: int, workflow: BpmnWorkflow
+    pairing: SpecPairing,
+    instance_id: int,
+    revision: int,
+    workflow: BpmnWorkflow,
+    passed: Iterable[tuple[str, str]] = (),
 ) -> InstancePlan:
     """Judge whether one instance can move along `pairing`, and what would change for it.
 
@@ -210,6 +214,9 @@ def plan_instance(
         pairing: the two versions' alignment (one per batch: computing it walks both specs).
         instance_id, revision: the instance, as read.
         workflow: the instance's workflow on the source version (not changed).
+        passed: (BPMN id, task id) of the user steps the instance completed, from the
+            projection: a compacted workflow keeps only what its open steps need, so the
+            steps it passed long ago are no longer in its tree.
     """
     plan = InstancePlan(instance_id, revision, pairing.source, pairing.target)
     if any(_unfinished(sub.tasks.values()) for sub in workflow.subprocesses.values()):
@@ -290,14 +297,22 @@ def plan_instance(
         plan.effects.append(
             Effect(kind, element_id(spec), spec.bpmn_name or element_id(spec), after=_steps_before(spec))
         )
+    reported: set[str] = set()
     for task in diff.removed:
         if task.has_state(TaskState.COMPLETED) and task.task_spec.manual:
             spec = task.task_spec
+            reported.add(str(task.id))
             plan.effects.append(
                 Effect(
                     REMOVED_PASSED, element_id(spec), spec.bpmn_name or element_id(spec), task_id=str(task.id)
                 )
             )
+    for bpmn_id, task_id in passed:
+        spec = pairing.source_spec.task_specs.get(bpmn_id)
+        if task_id in reported or spec is None or pairing.diff.alignment.get(spec, spec) is not None:
+            continue
+        reported.add(task_id)
+        plan.effects.append(Effect(REMOVED_PASSED, bpmn_id, spec.bpmn_name or bpmn_id, task_id=task_id))
     return plan
 
 

@@ -36,6 +36,7 @@ from engine.migration import (
     MigrationRefused,
     Migrator,
     SpecPairing,
+    passed_steps,
     plan_instance,
 )
 from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
@@ -261,7 +262,8 @@ def dry_run_migration(
                 source, target, _applicable(clean, source, services)
             )
         head, workflow = services.store.read(session, instance.id)
-        plan = plan_instance(pairing, instance.id, head.revision, workflow)
+        passed = passed_steps(session, instance.id)
+        plan = plan_instance(pairing, instance.id, head.revision, workflow, passed)
         plans.append(
             EngagementPlan(
                 engagement.id,
@@ -381,8 +383,9 @@ def _migrate_one(
                     source, target, _applicable(mapping, source, services)
                 )
             head, workflow = services.store.read(session, instance.id)
+            passed = passed_steps(session, instance.id)
             words = _Words(session, services, [instance.id]).plan_words(
-                plan_instance(pairing, instance.id, head.revision, workflow),
+                plan_instance(pairing, instance.id, head.revision, workflow, passed),
                 workflow,
                 services.runtime.clock(),
             )
