@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,15 @@ from .facts import fact_names
 from .models import DefinitionVersion
 from .sandbox import check_expression, check_script
 from .serialization import SERIALIZER_VERSION, WorkflowCodec
+from .structure import (
+    clean,
+    dangling_flows,
+    element_names,
+    gateway_issues,
+    local,
+    runnable_issues,
+    structure_issues,
+)
 from .xmlsafe import XmlError, parse_xml, to_utf8
 
 FORM_PROPERTY = "formJsonSchemaFilename"
@@ -62,6 +71,20 @@ class ParsedDefinition:
     form_problems: dict[str, str] = field(default_factory=dict)
     # lane name -> BPMN id of the lane, so lint issues about a lane can name its element
     lane_ids: dict[str, str] = field(default_factory=dict)
+    # the parsed main document, and every element id with its name (for messages)
+    tree: Any = None
+    names: dict[str, str] = field(default_factory=dict)
+    # every process the bundle defines, and every DMN decision id it carries
+    processes: frozenset[str] = frozenset()
+    decisions: frozenset[str] = frozenset()
+    # service-task operators the application registered (none: service tasks are refused)
+    connectors: frozenset[str] = frozenset()
+    # the other files of the bundle (called processes' BPMN, DMN tables): name -> UTF-8 text
+    files: dict[str, str] = field(default_factory=dict)
+
+    def run_ids(self) -> set[str]:
+        """The processes Baton runs: the main one and those it calls."""
+        return {self.process_id, *self.subprocess_specs}
 
     def task_specs(self) -> Iterator[Any]:
         """Every task spec of the process and its subprocesses."""
@@ -179,7 +202,35 @@ def _check_timer(eid: str, event_definition: TimerEventDefinition) -> Iterable[L
         yield LintIssue(eid, f"timer value {value!r} is not valid ISO 8601: {exc}", "timer")
 
 
-DEFAULT_RULES: tuple[LintRule, ...] = (rule_human_tasks_in_lanes, rule_forms, rule_expressions)
+def rule_structure(defn: ParsedDefinition) -> Iterable[LintIssue]:
+    """End events, reachability, loose steps, and gateways that may find no way on."""
+    if defn.tree is None:
+        return
+    root = defn.tree.getroot()
+    yield from structure_issues(root, defn.run_ids())
+    yield from gateway_issues(root, defn.run_ids(), defn.forms, forms_complete=not defn.form_problems)
+
+
+def rule_runnable(defn: ParsedDefinition) -> Iterable[LintIssue]:
+    """What Baton cannot run (other script languages, service tasks, unknown functions...)."""
+    if defn.tree is None:
+        return
+    yield from runnable_issues(
+        defn.tree.getroot(),
+        defn.run_ids(),
+        processes=defn.processes,
+        decisions=defn.decisions,
+        connectors=defn.connectors,
+    )
+
+
+DEFAULT_RULES: tuple[LintRule, ...] = (
+    rule_structure,
+    rule_runnable,
+    rule_human_tasks_in_lanes,
+    rule_forms,
+    rule_expressions,
+)
 
 
 # -- forms ---------------------------------------------------------------------------
@@ -224,13 +275,23 @@ class DefinitionRegistry:
         codec: serializes specs for storage.
         rules: extra lint rules (run after the built-in ones).
         max_bytes: largest BPMN document accepted.
+        hints: issue code -> what to do, for issues whose rule gave no hint.
+        connectors: service-task operators the application can run (none by default).
     """
 
     def __init__(
-        self, codec: WorkflowCodec, rules: Sequence[LintRule] = (), max_bytes: int = 5 * 1024 * 1024
+        self,
+        codec: WorkflowCodec,
+        rules: Sequence[LintRule] = (),
+        max_bytes: int = 5 * 1024 * 1024,
+        *,
+        hints: Mapping[str, str] | None = None,
+        connectors: Iterable[str] = (),
     ) -> None:
         self.codec = codec
         self.rules: list[LintRule] = [*DEFAULT_RULES, *rules]
+        self.hints: dict[str, str] = {**DEFAULT_HINTS, **(hints or {})}
+        self.connectors = frozenset(connectors)
         self.max_bytes = max_bytes
         self._infos: dict[int, DefinitionInfo] = {}
         self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
@@ -246,46 +307,91 @@ class DefinitionRegistry:
         *,
         filename: str = "definition.bpmn",
         process_id: str | None = None,
+        files: Mapping[str, bytes | str] | None = None,
     ) -> ParsedDefinition:
-        """Parse a BPMN document and collect the forms it references.
+        """Parse a BPMN document, the files it travels with, and collect the forms it references.
+
+        Args:
+            bpmn: the main BPMN document, in any encoding its BOM or declaration names.
+            forms: JSON file name -> JSON Schema form or UI schema (text or parsed).
+            filename: the main document's file name.
+            process_id: the process to run (default: the one executable process not called by
+                another of the document).
+            files: the rest of the bundle: BPMN files of called processes and DMN decision
+                tables (``*.dmn``), by file name.
 
         Raises:
-            DefinitionError: unsafe or malformed XML, XSD violations, parser errors.
+            DefinitionError: unsafe or malformed XML, XSD violations, parser errors, flows that
+                join nothing; every issue names its element and what to do.
         """
+        extra = dict(files or {})
         try:
             # decoded by its BOM or declaration, kept as UTF-8 with a declaration saying so
             raw = to_utf8(bpmn)
             tree = parse_xml(raw, max_bytes=self.max_bytes)
+            extra_raw = {name: to_utf8(content) for name, content in sorted(extra.items())}
+            extra_trees = {n: parse_xml(data, max_bytes=self.max_bytes) for n, data in extra_raw.items()}
         except XmlError as exc:
-            raise DefinitionError([LintIssue(None, str(exc), "xml")]) from exc
+            raise DefinitionError([LintIssue(None, str(exc), "xml", hint=_XML_HINT)]) from exc
+        names = element_names(tree.getroot())
+        dangling = dangling_flows(tree.getroot())
+        if dangling:
+            raise DefinitionError(_named(dangling, names))
+        decisions = set().union(*(_decision_ids(t) for t in extra_trees.values() if _is_dmn(t)))
+        processes = {str(p.get("id")) for t in [tree, *extra_trees.values()] for p in _processes(t)}
+        try:
+            pid = process_id or _executable_process(tree)
+        except DefinitionError as exc:
+            raise DefinitionError(_named(exc.issues, names)) from exc
+        # what Baton cannot run, found on the XML: SpiffWorkflow stops at the first of these
+        # with words of its own ("A Service Task must have an operator")
+        unrunnable = list(
+            runnable_issues(
+                tree.getroot(), {pid}, processes=processes, decisions=decisions, connectors=self.connectors
+            )
+        )
         parser = SpiffBpmnParser(validator=VALIDATOR)
         try:
             parser.add_bpmn_xml(tree, filename=filename)
-            pid = process_id or _executable_process(tree)
+            for name, other in extra_trees.items():
+                if _is_dmn(other):
+                    parser.add_dmn_xml(other.getroot(), filename=name)
+                else:
+                    names.update(element_names(other.getroot()))
+                    parser.add_bpmn_xml(other, filename=name)
             spec = parser.get_spec(pid)
-            subprocess_specs = parser.get_subprocess_specs(pid)
+            subprocess_specs = parser.get_subprocess_specs(pid, require_call_activity_specs=False)
         except ValidationException as exc:
-            eid = getattr(exc, "id", None) or None
-            line = getattr(exc, "line_number", None)
-            msg = str(exc).split("\n")[0]
-            if line:
-                msg = f"{msg} (line {line})"
-            raise DefinitionError([LintIssue(eid, msg, "bpmn")]) from exc
-        except (SpiffWorkflowException, KeyError, ValueError) as exc:
-            raise DefinitionError([LintIssue(None, f"cannot build the process: {exc}", "bpmn")]) from exc
+            raise DefinitionError(_named(unrunnable or [_validation_issue(exc)], names)) from exc
+        except (SpiffWorkflowException, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            # SpiffWorkflow's own words here are Python internals: say what it was reading
+            where = getattr(exc, "id", None) or None
+            issue = LintIssue(
+                where,
+                f"SpiffWorkflow cannot build the process from this file ({type(exc).__name__})",
+                "bpmn",
+                hint="look for elements Baton does not run, remove them and validate again",
+            )
+            raise DefinitionError(_named(unrunnable or [issue], names)) from exc
         defn = ParsedDefinition(
             process_id=pid,
-            name=spec.description or pid,
+            name=clean(spec.description) or pid,
             bpmn_xml=raw.decode("utf-8"),
             spec=spec,
-            subprocess_specs=subprocess_specs,
+            subprocess_specs={k: v for k, v in subprocess_specs.items() if v is not None},
             forms={},
             lanes=_lane_names(tree),
             lane_ids=_lane_ids(tree),
             content_hash="",
+            tree=tree,
+            names=names,
+            processes=frozenset(processes),
+            decisions=frozenset(decisions),
+            connectors=frozenset(self.connectors),
+            files={name: content.decode("utf-8") for name, content in extra_raw.items()},
         )
         self._attach_forms(defn, forms or {})
-        defn.content_hash = _content_hash(raw, defn.forms)
+        defn.content_hash = _content_hash(raw, defn.forms, defn.files)
         return defn
 
     def _attach_forms(self, defn: ParsedDefinition, forms: Mapping[str, Any]) -> None:
@@ -304,11 +410,18 @@ class DefinitionRegistry:
                 defn.forms[name] = schema
 
     def lint(self, defn: ParsedDefinition) -> list[LintIssue]:
-        """Run every lint rule; an empty list means the definition may be deployed."""
+        """Run every lint rule; an empty list means the definition may be deployed.
+
+        Every issue comes back with its element's name (on one line) and a hint for its kind
+        when the rule gave none.
+        """
         issues: list[LintIssue] = []
         for rule in self.rules:
             issues.extend(rule(defn))
-        return issues
+        # a script or condition in another language does not compile as Python either: say it once
+        foreign = {i.element_id for i in issues if i.code in FOREIGN_CODE}
+        issues = [i for i in issues if not (i.element_id in foreign and i.code in ("script", "condition"))]
+        return _named(issues, defn.names, self.hints)
 
     def validate(
         self, bpmn: bytes | str, forms: Mapping[str, Any] | None = None, **kw: Any
@@ -453,17 +566,42 @@ class DefinitionRegistry:
             self._validators.clear()
 
 
+def _processes(tree: Any) -> list[Any]:
+    return list(tree.getroot().findall(f"{{{BPMN_NS}}}process"))
+
+
 def _executable_process(tree: Any) -> str:
-    processes = tree.getroot().findall(f"{{{BPMN_NS}}}process")
-    executable = [p.get("id") for p in processes if p.get("isExecutable", "false").lower() == "true"]
-    if len(executable) == 1:
-        return str(executable[0])
+    """The process Baton runs: as SpiffWorkflow, a process without ``isExecutable`` counts as
+    executable; processes the document's call activities call are not the main one.
+
+    Raises:
+        DefinitionError: no process, or several that could be the one.
+    """
+    root = tree.getroot()
+    processes = _processes(tree)
     if not processes:
-        raise ValidationException("the document has no bpmn:process")
+        raise DefinitionError(
+            [LintIssue(None, "the file has no process (bpmn:process)", "executable", hint=_XML_HINT)]
+        )
+    called = {c.get("calledElement") for c in root.iter(f"{{{BPMN_NS}}}callActivity")}
+    executable = [p for p in processes if p.get("isExecutable", "true").lower() == "true"]
+    candidates = [p for p in executable if p.get("id") not in called] or executable
+    if len(candidates) == 1:
+        return str(candidates[0].get("id"))
     if len(processes) == 1:
-        return str(processes[0].get("id"))
-    raise ValidationException(
-        f'the document has {len(executable)} executable processes; mark exactly one isExecutable="true"'
+        return str(processes[0].get("id"))  # not executable: SpiffWorkflow says so, with our hint
+    listed = ", ".join(f"'{clean(p.get('name')) or p.get('id')}' ({p.get('id')})" for p in candidates)
+    raise DefinitionError(
+        [
+            LintIssue(
+                None,
+                f"the file has {len(candidates)} executable processes ({listed or 'none'});"
+                ' Baton runs the one process marked isExecutable="true"',
+                "executable",
+                hint='tick "Executable" (isExecutable="true") on the process Baton runs and untick the others'
+                " (processes it calls may stay executable)",
+            )
+        ]
     )
 
 
@@ -476,8 +614,61 @@ def _lane_ids(tree: Any) -> dict[str, str]:
     return {str(lane.get("name") or lane.get("id")): str(lane.get("id")) for lane in lanes if lane.get("id")}
 
 
-def _content_hash(bpmn: bytes, forms: Mapping[str, Any]) -> str:
+def _content_hash(bpmn: bytes, forms: Mapping[str, Any], files: Mapping[str, str] | None = None) -> str:
     digest = hashlib.sha256(bpmn)
     digest.update(b"\0")
     digest.update(json.dumps(forms, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    if files:  # a single-file version hashes as it always did
+        digest.update(b"\0")
+        digest.update(json.dumps(files, sort_keys=True, separators=(",", ":")).encode("utf-8"))
     return digest.hexdigest()
+
+
+FOREIGN_CODE = ("script-format", "condition-language")
+_XML_HINT = "save the file again from a BPMN modeler; it must be well-formed XML without a DOCTYPE"
+DEFAULT_HINTS: dict[str, str] = {
+    "bpmn": "fix the element named, then validate again",
+    "lane": "move the step into a lane (drag it onto one)",
+    "form": "pick an existing form for the step, or create it in the form editor",
+    "condition": "write the condition as a Python expression over the form's fields",
+    "script": "correct the Python script of the step",
+    "timer": 'write the timer as a quoted ISO 8601 value, e.g. "P2D" or "PT4H"',
+}
+_NOT_EXECUTABLE = "Process {pid} is not executable."
+
+
+def _named(
+    issues: Iterable[LintIssue], names: Mapping[str, str], hints: Mapping[str, str] | None = None
+) -> list[LintIssue]:
+    hints = DEFAULT_HINTS if hints is None else hints
+    out = []
+    for issue in issues:
+        name = issue.element_name or (names.get(issue.element_id, "") if issue.element_id else "")
+        hint = issue.hint or hints.get(issue.code, "")
+        out.append(replace(issue, element_name=name, hint=hint, message=clean(issue.message)))
+    return out
+
+
+def _validation_issue(exc: ValidationException) -> LintIssue:
+    """SpiffWorkflow's validation error in Baton's words: its first sentence on one line, where."""
+    eid = getattr(exc, "id", None) or None
+    text = clean(str(exc.args[0]) if exc.args else str(exc)).rstrip(".")
+    if eid and text == _NOT_EXECUTABLE.format(pid=eid).rstrip("."):
+        return LintIssue(
+            eid,
+            f"process {eid} is marked not executable",
+            "executable",
+            hint='tick "Executable" on the process (isExecutable="true") so Baton may run it',
+        )
+    line = getattr(exc, "line_number", None)
+    if line:
+        text = f"{text} (line {line})"
+    return LintIssue(eid, text, "bpmn")
+
+
+def _is_dmn(tree: Any) -> bool:
+    return local(tree.getroot().tag) == "definitions" and "dmn" in str(tree.getroot().tag).lower()
+
+
+def _decision_ids(tree: Any) -> set[str]:
+    return {str(e.get("id")) for e in tree.getroot().iter() if local(e.tag) == "decision" and e.get("id")}

@@ -50,15 +50,22 @@ class FormValidationError(EngineError):
 
 @dataclass(frozen=True)
 class LintIssue:
-    """A problem found in a definition, tied to the BPMN element it concerns."""
+    """A problem found in a definition, tied to the BPMN element it concerns.
+
+    `element_name` is the element's name on one line (filled in by the registry), `hint` what
+    to do about it.
+    """
 
     element_id: str | None
     message: str
     code: str = "lint"
+    hint: str = ""
+    element_name: str = ""
 
     def __str__(self) -> str:
         where = f"[{self.element_id}] " if self.element_id else ""
-        return f"{where}{self.message}"
+        fix = f" ({self.hint})" if self.hint else ""
+        return f"{where}{self.message}{fix}"
 
 
 class DefinitionError(EngineError):

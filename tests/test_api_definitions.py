@@ -48,8 +48,10 @@ def test_the_ops_lead_validates_without_deploying(olga: Caller) -> None:
     assert checked["issues"] == [
         {
             "element": "qc_check",
+            "name": "Check quality",
             "code": "sla",
             "message": "'soon' is not a business-time SLA (expected e.g. '4bh' or '2bd')",
+            "hint": "select the step and give it an SLA in business time, e.g. 4bh or 2bd",
         }
     ]
 

@@ -163,7 +163,10 @@ def test_an_approval_form_without_its_vocabulary_is_refused_at_deploy(
         "/definitions/deploy", json={"xml": ENGAGEMENT_BPMN, "note": "vaguer", "forms": forms}
     )
     assert response.status_code == 422
-    assert {i["element_id"] for i in response.get_json()["issues"]} == {"brief_approve"}
+    issues = {i["element_id"]: i["message"] for i in response.get_json()["issues"]}
+    assert set(issues) == {"brief_approve", "gw_brief"}
+    # the gateway after it routes 'approved' and 'changes_requested', which the form no longer offers
+    assert "no flow for brief_decision = 'fine', 'not fine'" in issues["gw_brief"]
 
 
 def test_a_form_that_is_not_a_json_schema_is_refused_at_deploy(

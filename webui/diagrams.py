@@ -84,7 +84,16 @@ class PreviewBody(Schema):
 
 
 def _issues_json(issues: list[LintIssue]) -> list[dict[str, Any]]:
-    return [{"element_id": i.element_id, "message": i.message, "code": i.code} for i in issues]
+    return [
+        {
+            "element_id": i.element_id,
+            "name": i.element_name,
+            "message": i.message,
+            "code": i.code,
+            "hint": i.hint,
+        }
+        for i in issues
+    ]
 
 
 def _json_body(schema: Schema) -> dict[str, Any]:

@@ -129,6 +129,15 @@ def rule_stage_and_sla(defn: ParsedDefinition) -> Iterable[LintIssue]:
         props = properties_of(ts)
         eid = element_id(ts)
         stage = props.get("stage")
+        if type(ts).__name__ == "NoneTask" and not props:
+            # a plain bpmn:task drawn from the palette: Baton cannot tell who does it yet
+            yield LintIssue(
+                eid,
+                "is a plain task: Baton needs a user task (who does it, in which stage, by when)",
+                "plain-task",
+                hint="select it and click 'Make it a user task' in the side panel, then set stage and SLA",
+            )
+            continue
         if stage is None:
             yield LintIssue(eid, "missing property 'stage'", "stage")
         elif stage not in STAGES:
@@ -203,3 +212,12 @@ def rule_approvals(defn: ParsedDefinition) -> Iterable[LintIssue]:
 
 
 AGENCY_RULES = (rule_lane_roles, rule_stage_and_sla, rule_approvals)
+
+# what to do about each kind of agency issue (the registry adds it to issues without a hint)
+AGENCY_HINTS = {
+    "lane": "set the lane's role in the side panel (select the lane)",
+    "stage": "select the step and pick its stage in the side panel",
+    "sla": "select the step and give it an SLA in business time, e.g. 4bh or 2bd",
+    "property": "select the step and correct the property in the side panel",
+    "approval": "give the approval step a form with a '*_decision' choice and a '*_comment' field",
+}

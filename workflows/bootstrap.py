@@ -21,7 +21,7 @@ from engine.sandbox import SandboxedScriptEngine
 from engine.serialization import WorkflowCodec
 from engine.store import InstanceStore, WorkflowCache
 from workflows import models as _models  # noqa: F401  (registers the domain tables)
-from workflows.agency import AGENCY_RULES
+from workflows.agency import AGENCY_HINTS, AGENCY_RULES
 from workflows.notify.mail import MailSettings
 from workflows.notify.notifications import Notifier
 from workflows.people.assignment import LaneRoleCache, PolicyChain, TeamPolicy
@@ -69,7 +69,7 @@ def build_services(
         calendar = load_calendar(cal_file) if cal_file.exists() else BusinessCalendar()
     db = Database(url, migrations=MIGRATIONS, **engine_kwargs)
     codec = WorkflowCodec()
-    registry = DefinitionRegistry(codec, rules=AGENCY_RULES)
+    registry = DefinitionRegistry(codec, rules=AGENCY_RULES, hints=AGENCY_HINTS)
     store = InstanceStore(
         codec, registry, SandboxedScriptEngine, WorkflowCache(cache_size), verify=verify_persistence
     )

@@ -72,9 +72,11 @@ class DeploySchema(SourceSchema):
 class IssueSchema(Schema):
     """A problem found in a definition."""
 
-    element = fields.String(allow_none=True, metadata={"description": "the BPMN element concerned"})
+    element = fields.String(allow_none=True, metadata={"description": "the BPMN element concerned (its id)"})
+    name = fields.String(metadata={"description": "the element's name, on one line (empty when it has none)"})
     message = fields.String(required=True)
     code = fields.String(required=True)
+    hint = fields.String(metadata={"description": "what to do about it"})
 
 
 class ValidationSchema(Schema):
@@ -141,7 +143,16 @@ def validate(args: dict[str, Any]) -> Any:
         )
     return {
         "valid": not issues,
-        "issues": [{"element": i.element_id, "message": i.message, "code": i.code} for i in issues],
+        "issues": [
+            {
+                "element": i.element_id,
+                "name": i.element_name,
+                "message": i.message,
+                "code": i.code,
+                "hint": i.hint,
+            }
+            for i in issues
+        ],
     }
 
 

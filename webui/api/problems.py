@@ -127,6 +127,9 @@ def for_domain_error(exc: Exception) -> Response | None:
                 "pointer": f"/bpmn#{i.element_id}" if i.element_id else "/bpmn",
                 "location": "bpmn",
                 "detail": i.message,
+                "code": i.code,
+                "name": i.element_name,
+                "hint": i.hint,
             }
             for i in exc.issues
         ]

@@ -106,6 +106,12 @@
         item.append(code, " ");
       }
       item.append(issue.message);
+      if (issue.hint) {
+        var hint = document.createElement("span");
+        hint.className = "issue-hint";
+        hint.textContent = "Fix: " + issue.hint;
+        item.append(hint);
+      }
       list.appendChild(item);
       if (id && registry.get(id)) {
         perElement[id] = (perElement[id] || 0) + 1;
