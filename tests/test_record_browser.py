@@ -187,3 +187,23 @@ def test_axe_finds_no_serious_problem_on_the_inbox_task_engagement_and_report_pa
         assert bad == [], f"{page.url}: {described(bad)}"
 
 
+
+
+def test_a_conflict_keeps_what_pete_typed(deployed: Services, browser: Any, live_server: str) -> None:
+    engagement = to_brief_rework(deployed)
+    give_password(deployed, "priya", DEMO_PASSWORD)
+    with logged_in(browser, live_server, "pete") as page:
+        page.goto(f"{live_server}/engagements/{engagement}/tasks/brief_write")
+        page.fill("#f-objectives", "Pete's second version: 3,000 social, 2,000 in store.")
+        # meanwhile priya, another PM, completes the same step
+        with logged_in(browser, live_server, "priya") as other:
+            other.goto(f"{live_server}/engagements/{engagement}/tasks/brief_write")
+            other.click("text=Complete task")
+            other.wait_for_selector(".flash.ok")
+        page.click("text=Complete task")
+        page.wait_for_selector(".flash.error")
+        assert "priya" in page.locator(".flash.error").inner_text()
+        typed = page.locator("section.typed")
+        typed.wait_for()
+        assert "Pete's second version: 3,000 social, 2,000 in store." in typed.inner_text()
+        shoot(page, "task-conflict-kept.png", full_page=True)

@@ -94,3 +94,32 @@ def test_the_shows_property_is_read_as_step_ids_and_data_keys() -> None:
     entries = shows_of({"shows": "change_order, budget ,cost_to_date,"})
     assert entries == ["change_order", "budget", "cost_to_date"]
     assert shows_of({}) == []
+
+
+def test_completing_a_task_someone_claimed_needs_an_explicit_take_over(
+    app: Flask, deployed: Services
+) -> None:
+    from sqlalchemy import select
+
+    from engine.models import Event
+    from tests.test_task_page import open_task_id
+    from workflows.engagements.tasks import claim_task
+
+    engagement = to_brief_approval(deployed)
+    with deployed.db.unit_of_work() as session:
+        claim_task(session, deployed, engagement, "brief_approve", actor="ana")
+    task = open_task_id(deployed, engagement, "brief_approve")
+    alex = logged_in(app, deployed, "alex")
+    url = f"/engagements/{engagement}/tasks/{task}"
+    page = alex.get(url).get_data(as_text=True)
+    assert "ana has claimed this step" in page and 'name="take_over"' in page
+    form = {"brief_decision": "approved", "version": re.search(r'name="version" value="([^"]+)"', page)[1]}
+    refused = alex.post(url + "/complete", data=form)
+    assert refused.status_code == 403 and "claimed by ana" in text(refused.get_data(as_text=True))
+    done = alex.post(url + "/complete", data={**form, "take_over": "1"})
+    assert done.status_code == 302
+    with deployed.db.unit_of_work(write=False) as session:
+        event = session.scalars(
+            select(Event).where(Event.kind == "task_completed", Event.task_id == task)
+        ).one()
+    assert event.actor == "alex" and event.detail["taken_over_from"] == "ana"

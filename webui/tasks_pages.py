@@ -35,6 +35,7 @@ bp = Blueprint("task_pages", __name__)
 TASK = "/engagements/<int:engagement_id>/tasks/<task_id>"
 # form fields of the task page's "acting for someone else" part (not the step's own data)
 ON_BEHALF, REASON = "on_behalf_of", "on_behalf_reason"
+TAKE_OVER = "take_over"  # "1": complete a task someone else claimed, in their place
 DECISIONS = (
     ("approved", "Approve", "primary"),
     ("changes_requested", "Request changes", ""),
@@ -112,6 +113,7 @@ def _render(
         max_note=MAX_NOTE,
         on_behalf=ON_BEHALF,
         reason_field=REASON,
+        take_over=TAKE_OVER,
         acting=acting,
     )
     return html, status
@@ -153,6 +155,7 @@ def complete(engagement_id: int, task_id: str) -> Response | tuple[str, int]:
                 on_behalf_of=on_behalf_of,
                 reason=reason,
                 expected_version=request.form.get("version") or None,
+                take_over=request.form.get(TAKE_OVER) == "1",
             )
     except _MissingReason as exc:
         return _render(
@@ -194,7 +197,14 @@ def _refused(
     allowed, 404 gone, 409 taken or done meanwhile, 412 the engagement moved on.
     """
     if isinstance(exc, StaleVersion):
-        flash("The engagement moved on while you were editing: check the task and submit again.", "error")
+        with work() as (session, svc):
+            task = task_detail(session, svc, engagement_id, task_id, actor=current_user().username).task
+        if task.state != "ready":  # someone else finished it: say who, keep what was typed
+            who = task.completed_by or "Someone"
+            flash(f"{who} {task.state} this step while you were editing; what you typed is kept below.",
+                  "error")
+        else:
+            flash("The engagement moved on while you were editing: check the task and submit again.", "error")
         status = 409
     else:
         flash(str(exc), "error")

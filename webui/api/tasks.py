@@ -74,6 +74,10 @@ class CompleteSchema(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict, metadata={"description": "the form"})
     on_behalf_of = text(max_length=100, metadata={"description": "ops leads and admins, with a reason"})
     reason = text(max_length=2000)
+    take_over = fields.Boolean(
+        load_default=False,
+        metadata={"description": "complete a task someone else claimed, in their place (its role's members)"},
+    )
 
 
 class CompletedSchema(Schema):
@@ -196,6 +200,7 @@ def complete(args: dict[str, Any], engagement_id: int, task_ref: str) -> Any:
             on_behalf_of=args.get("on_behalf_of"),
             reason=args.get("reason"),
             expected_version=expected_version(),
+            take_over=args["take_over"],
         )
         version = engagement_version(session, engagement_id)
     body = {"status": result.status, "ready": result.ready, "end_event": result.end_event, "version": version}

@@ -186,6 +186,7 @@ def complete_task(
     on_behalf_of: str | None = None,
     reason: str | None = None,
     expected_version: str | None = None,
+    take_over: bool = False,
 ) -> StepResult:
     """Complete an open task of an engagement with form data, as `actor`.
 
@@ -201,6 +202,7 @@ def complete_task(
         reason: why someone acts on behalf of another (kept in the event).
         expected_version: the engagement version the caller read (see
             `workflows.engagements.versions`); None: no check.
+        take_over: complete a task someone else claimed (a member of its role, saying so).
 
     The decision recorded in the event log is the value of the form's ``*_decision``
     field, when it has one, with its ``*_comment``; the event's detail also names whom the
@@ -215,7 +217,8 @@ def complete_task(
         session, services, engagement_id, task_ref, [n for n in (actor, on_behalf_of) if n]
     )
     detail = authorize_completion(
-        session, services, task, actor, on_behalf_of=on_behalf_of, reason=reason, known=known
+        session, services, task, actor, on_behalf_of=on_behalf_of, reason=reason, known=known,
+        take_over=take_over,
     )
     decision, comment = check_approval(session, task, data, detail.get("on_behalf_of") or actor)
     if decision is not None and comment is not None:

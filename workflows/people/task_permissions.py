@@ -1,6 +1,7 @@
 """Who may act on an open task (checked by the task use cases of `workflows.engagements.tasks`).
 
-* **complete**: when the task is claimed, its claimer or their cover; otherwise its
+* **complete**: when the task is claimed, its claimer or their cover (or a member of its role
+  taking it over, explicitly); otherwise its
   assignee, their cover, or any member of the role of the task's lane. So a PM cannot
   complete an AM task, but any AM can pick up an AM task of the pool.
 * **claim**: the assignee, their cover, or a member of the lane's role.
@@ -88,7 +89,7 @@ def _refusal(user: Person, task: OpenTask, what: str) -> PermissionDenied:
     if task.claimed_by is not None and what == "complete":
         return PermissionDenied(
             f"{user.username} may not complete {task}: it is claimed by {task.claimed_by}, "
-            "and only they or their cover may complete it"
+            "and only they or their cover may complete it (or a member of its role taking it over)"
         )
     owner = f"assigned to {task.assignee}" if task.assignee else "not assigned to anyone"
     role = f"members of the role {task.role}" if task.role else "nobody else (the lane has no known role)"
@@ -107,10 +108,14 @@ def authorize_completion(
     on_behalf_of: str | None = None,
     reason: str | None = None,
     known: Known | None = None,
+    take_over: bool = False,
 ) -> dict[str, Any]:
     """Check that `actor` may complete `task` (themselves, or for someone else).
 
-    `known` holds people the caller already looked up (saves a query each).
+    `known` holds people the caller already looked up (saves a query each). A task claimed by
+    someone else is completed only by its claimer (or their cover), or by a member of its role
+    who says so explicitly (`take_over`): nobody's claimed work is finished over their head by
+    accident. The event then names whom it was taken over from (``taken_over_from``).
 
     Returns:
         Facts for the completion event: ``covering_for``, ``on_behalf_of`` and ``reason``.
@@ -133,6 +138,13 @@ def authorize_completion(
         principal = found
         facts = {"on_behalf_of": principal.username, "reason": (reason or "").strip()}
     standing = _standing(session, services, principal, task, mind_claim=True)
+    if (
+        standing is None
+        and take_over
+        and task.claimed_by is not None
+        and _standing(session, services, principal, task, mind_claim=False) is not None
+    ):
+        standing = {"taken_over_from": task.claimed_by}
     if standing is None:
         raise _refusal(principal, task, "complete")
     return {**standing, **facts}

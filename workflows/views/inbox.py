@@ -254,6 +254,8 @@ class TaskDetail:
     # for an ops lead or admin: whom they may complete the open task for (its holder first)
     stand_ins: list[str] = field(default_factory=list)
     may_complete: bool = True  # whether the reader may complete it as themselves
+    # the claimer the reader may take the task over from (a member of its role; None: no take-over)
+    take_over_from: str | None = None
 
 
 def task_detail(
@@ -280,20 +282,27 @@ def task_detail(
         raise NotFoundError(f"no engagement {engagement_id}")
     forms = services.definitions.info(session, definition_id).forms
     schema = forms.get(task.form) if task.form else None
-    stand_ins, may_complete = (
+    stand_ins, may_complete, take_over_from = (
         _who_may_complete(session, services, task, definition_id, actor)
         if task.state == "ready"
-        else ([], False)
+        else ([], False, None)
     )
     return TaskDetail(
-        task, engagement, schema, engagement_version(session, engagement_id), stand_ins, may_complete
+        task,
+        engagement,
+        schema,
+        engagement_version(session, engagement_id),
+        stand_ins,
+        may_complete,
+        take_over_from,
     )
 
 
 def _who_may_complete(
     session: Session, services: Services, task: HumanTask, definition_id: int, actor: str
-) -> tuple[list[str], bool]:
-    """Whom an ops lead or admin may complete `task` for, and whether `actor` may do it themselves."""
+) -> tuple[list[str], bool, str | None]:
+    """Whom an ops lead or admin may complete `task` for, whether `actor` may do it themselves,
+    and whose claim they may take it over from."""
     rules = open_task(session, services, definition_id, task)
     reader = acting_user(session, actor)
     try:
@@ -301,10 +310,17 @@ def _who_may_complete(
         may_complete = True
     except PermissionDenied:
         may_complete = False
+    take_over_from = None
+    if not may_complete and task.claimed_by is not None:
+        try:
+            authorize_completion(session, services, rules, actor, known={actor: reader}, take_over=True)
+            take_over_from = task.claimed_by
+        except PermissionDenied:
+            pass
     if not reader.has_role(*OPERATORS):
-        return [], may_complete
+        return [], may_complete, take_over_from
     # the person holding the step, then whoever else may work it (the lane's role)
     holders = [h for h in (task.claimed_by or task.assignee,) if h]
     if task.claimed_by is None and rules.role is not None:
         holders += [u.username for u in list_users(session, role=rules.role) if u.active]
-    return [h for h in dict.fromkeys(holders) if h != actor], may_complete
+    return [h for h in dict.fromkeys(holders) if h != actor], may_complete, take_over_from
