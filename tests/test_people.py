@@ -339,7 +339,8 @@ def test_a_cover_acts_for_someone_away_only_between_the_dates(deployed: Services
         assert [t.bpmn_id for t, _ in my_tasks(session, deployed, "pete")] == ["pitch_prepare"]
     complete(deployed, engagement, "pitch_prepare", PITCH, actor="pete")
     (done,) = events(deployed, engagement, "task_completed")
-    assert done.actor == "pete" and done.detail == {"covering_for": "ana"}
+    # the event keeps what the form submitted, for the record pages
+    assert done.actor == "pete" and done.detail == {"covering_for": "ana", "data": PITCH}
 
     # Saturday: the cover is over
     clock.now += timedelta(days=3)
@@ -428,7 +429,7 @@ def test_acting_on_behalf_of_someone_records_the_reason(deployed: Services) -> N
     )
     (done,) = events(deployed, engagement, "task_completed")
     assert done.actor == "olga"
-    assert done.detail == {"on_behalf_of": "ana", "reason": "ana sent the pitch from her phone"}
+    assert done.detail == {"on_behalf_of": "ana", "reason": "ana sent the pitch from her phone", "data": PITCH}
 
 
 # -- lanes and roles in the definition -----------------------------------------------------
