@@ -429,7 +429,8 @@ def test_acting_on_behalf_of_someone_records_the_reason(deployed: Services) -> N
     )
     (done,) = events(deployed, engagement, "task_completed")
     assert done.actor == "olga"
-    assert done.detail == {"on_behalf_of": "ana", "reason": "ana sent the pitch from her phone", "data": PITCH}
+    why = "ana sent the pitch from her phone"
+    assert done.detail == {"on_behalf_of": "ana", "reason": why, "data": PITCH}
 
 
 # -- lanes and roles in the definition -----------------------------------------------------
