@@ -95,6 +95,18 @@ CASES: dict[tuple[str, str], Case] = {
     ("diagrams.definition_xml", "GET"): Case(
         "/definitions/fast_track/versions/1.bpmn", everyone(200, anonymous=302), page=True
     ),
+    # moving running engagements between versions: ops leads and admins
+    ("migration_pages.migrate_page", "GET"): Case(
+        "/definitions/fast_track/versions/1/migrate",
+        {**only(200, "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+    ),
+    ("migration_pages.migrate_batch", "POST"): Case(
+        "/definitions/fast_track/versions/1/migrate",
+        {**only(200, "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        form={"note": "permissions walk"},
+    ),
     ("diagrams.new_definition", "GET"): Case(
         "/definitions/new?process_id=brand_new", editors(302), page=True
     ),
@@ -193,6 +205,14 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("definitions.deploy", "POST"): Case(
         API + "/definitions", only(201, "ops_lead"), body={"bpmn": "{slower_qc}"}
+    ),
+    ("migration.dry_run", "GET"): Case(
+        API + "/definitions/fast_track/versions/1/migration", only(200, "ops_lead", "admin")
+    ),
+    ("migration.batch", "POST"): Case(
+        API + "/definitions/fast_track/versions/1/migration",
+        only(200, "ops_lead", "admin"),
+        body={"engagements": [], "note": "permissions walk"},
     ),
     # engagements
     ("engagements.index", "GET"): Case(API + "/engagements", everyone(200)),

@@ -15,6 +15,7 @@ from . import (
     diagrams,
     formatting,
     inbox_pages,
+    migration_pages,
     pages,
     reports_pages,
     services,
@@ -54,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, with_services: Serv
     formatting.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(diagrams.bp)
+    app.register_blueprint(migration_pages.bp)
     app.register_blueprint(definition_files.bp)
     app.register_blueprint(reports_pages.bp)
     app.register_blueprint(inbox_pages.bp)

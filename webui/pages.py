@@ -17,6 +17,7 @@ from workflows.definitions.catalog import list_definitions
 from workflows.engagements.effort import effort_totals
 from workflows.engagements.lifecycle import start_engagement as start_use_case
 from workflows.engagements.lifecycle import view_engagement
+from workflows.engagements.migration import migration_history
 from workflows.people.directory import directory
 from workflows.people.permissions import RULES, START_ENGAGEMENT
 from workflows.views.board import engagement_board
@@ -123,6 +124,7 @@ def engagement(engagement_id: int) -> str:
         effort = effort_totals(session, engagement_id)
         timeline = engagement_timeline(session, svc, engagement_id)
         record = by_step(history_rounds(session, svc, engagement_id, actor=current_user().username))
+        migrations = migration_history(session, view.instance.id)
     lanes: dict[str, float] = {}
     for total in effort:
         lanes[total.lane or "no lane"] = lanes.get(total.lane or "no lane", 0.0) + total.hours
@@ -138,6 +140,7 @@ def engagement(engagement_id: int) -> str:
         cost_to_date=_amount(facts.get("cost_to_date")),
         record=record,
         forms=view.definition.forms or {},
+        migrations=migrations,
     )
 
 

@@ -11,11 +11,19 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 
 from engine.errors import EngineError
 
-from . import definitions, docs, engagements, notifications, reports, tasks, users
+from . import definitions, docs, engagements, migration, notifications, reports, tasks, users
 from .common import IdConverter, id_parameter_schema
 from .problems import ProblemSchema, for_domain_error, for_http_error, problem
 
-BLUEPRINTS = (definitions.blp, engagements.blp, notifications.blp, tasks.blp, users.blp, reports.blp)
+BLUEPRINTS = (
+    definitions.blp,
+    migration.blp,
+    engagements.blp,
+    notifications.blp,
+    tasks.blp,
+    users.blp,
+    reports.blp,
+)
 MAX_REQUEST = 8 * 1024 * 1024  # a BPMN document may be 5 MiB
 
 
