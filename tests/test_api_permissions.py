@@ -280,6 +280,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("reports_pages.compare_page", "GET"): Case(
         "/reports/compare?process=fast_track", readers(200), page=True
     ),
+    ("reports_pages.statement_page", "GET"): Case("/reports/servicing/statement", readers(200), page=True),
+    # nothing chosen: readers are told to choose (422), the others are refused
+    ("reports_pages.statement_pdf", "GET"): Case(
+        "/reports/servicing/statement.pdf", readers(422), page=True
+    ),
     # reports: leadership, ops leads and admins
     ("reports.index", "GET"): Case(API + "/reports", everyone(200)),
     ("reports.report", "GET"): Case(API + "/reports/time", only(200, "leadership", "ops_lead", "admin")),

@@ -129,6 +129,7 @@ def test_the_definitions_name_their_facts_at_process_level() -> None:
         "budget_added",
         "assignments",
         "milestones",
+        "hours_by_role",
     )
     assert fact_names((ROOT / "definitions" / "fast_track.bpmn").read_text(), "fast_track") == (
         "budget",
@@ -143,11 +144,13 @@ def test_each_step_keeps_the_current_values_of_the_facts(deployed: Services, clo
     zero = {"supplier_cost": 0, "change_orders_agreed": 0, "budget_added": 0}
     assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9, **zero}
     _walk(deployed, engagement, RETAIL[:3])
-    assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9, **zero, "budget": 10000}
+    estimate = {"hours_by_role": S.scope_estimate()["hours_by_role"]}
+    assert _facts(deployed, engagement) == {"budget_alert_ratio": 0.9, **zero, "budget": 10000, **estimate}
     _walk(deployed, engagement, RETAIL[3:])
     planned = {
         "assignments": S.resourcing_plan()["assignments"],
         "milestones": S.timeline_plan()["milestones"],
+        **estimate,
     }
     assert _facts(deployed, engagement) == {
         "budget_alert_ratio": 0.9,

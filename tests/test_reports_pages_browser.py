@@ -65,6 +65,8 @@ PAGES = [
     ("/reports/handoff", ["handoff"], "report-handoff.png"),
     ("/reports/throughput", ["throughput"], "report-throughput.png"),
     ("/reports/workload", ["workload"], "report-workload.png"),
+    ("/reports/servicing", ["servicing"], "report-servicing.png"),
+    ("/reports/time?by=task", ["time"], "report-time-by-task.png"),
 ]
 
 
@@ -87,3 +89,42 @@ def test_the_engagement_review_draws_and_prints(live_server: str, page: Any, his
     assert page.locator("header.top").is_hidden()  # the print CSS drops the navigation
     assert page.locator("button[data-print]").is_hidden()
     shoot(page, "engagement-review-print.png", full_page=True)
+
+
+def test_the_servicing_statement_for_the_client_and_inside_the_agency(
+    live_server: str, page: Any, history: dict[str, int]
+) -> None:
+    acme = history["acme"]
+    page.goto(f"{live_server}/reports/servicing/statement?engagement={acme}&audience=client")
+    sheet = page.locator(".statement-sheet")
+    assert "prepared for Acme" in sheet.inner_text() and "Margin" not in sheet.inner_text()
+    assert "What that time bought" in sheet.inner_text()
+    shoot(page, "report-servicing-statement.png", full_page=True)
+    page.select_option("select[name=audience]", "internal")
+    page.click("button:has-text('Show')")
+    page.wait_for_url("**audience=internal**")
+    assert "Margin left of the allotment" in page.locator(".statement-sheet").inner_text()
+    shoot(page, "report-servicing-statement-internal.png", full_page=True)
+    page.emulate_media(media="print")
+    assert page.locator("form[aria-label='Choose a statement']").is_hidden()
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 390, "height": 844})
+    # the statement fits the phone (its tables scroll inside it; the site's top bar is not ours)
+    assert page.evaluate(
+        "() => { const s = document.querySelector('.statement-sheet');"
+        " return s.getBoundingClientRect().right <= window.innerWidth + 1"
+        " && s.scrollWidth <= s.clientWidth + 1; }"
+    )
+    shoot(page, "report-servicing-statement-phone.png", full_page=True)
+
+
+def test_report_tables_sort_numbers_as_numbers_and_name_the_steps(live_server: str, page: Any) -> None:
+    page.goto(f"{live_server}/reports/time?by=task")
+    first = page.locator(".report-table tbody tr td:first-child")
+    assert "Check quality" in first.all_inner_texts()  # the step's name, not qc_check
+    button = page.locator(".report-table button.sort", has_text="total hours")
+    column = int(button.get_attribute("data-column")) + 1
+    button.click()
+    cells = page.locator(f".report-table tbody tr td:nth-child({column})").all_inner_texts()
+    totals = [float(c.replace(",", "")) for c in cells]
+    assert totals == sorted(totals) and len(totals) > 3

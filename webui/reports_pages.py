@@ -8,11 +8,13 @@ checked by the service layer (`workflows.reports.registry.read_report`, `engagem
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from marshmallow import ValidationError
+from weasyprint import HTML
 
 from engine.errors import NotFoundError
 from workflows.agency import AM_LANE, PM_LANE, STAGE_LABELS
@@ -32,14 +34,64 @@ from workflows.reports.rows import (
     columns,
     series,
 )
+from workflows.reports.servicing import ServicingLine, servicing_statement
+from workflows.reports.steps import step_names
 from workflows.views.diagrams import VersionSummary, list_versions
 from workflows.views.timeline import engagement_timeline
 
+from . import report_format as fmt
 from .api.reports import CompareQuery, HeatmapQuery, ReportQuery, read_comparison, read_heatmap, report_filter
 from .auth import current_user
 from .services import get_services
 
 bp = Blueprint("reports_pages", __name__)
+
+
+def _locale() -> str:
+    return fmt.agency_locale(get_services().definitions_dir)
+
+
+@bp.app_template_filter("money")
+def money_filter(value: Any, currency: str = "GBP") -> str:
+    """Money in the agency's locale: ``£1,234.50``."""
+    return fmt.money(value, currency, _locale())
+
+
+@bp.app_template_filter("num")
+def number_filter(value: Any, places: int | None = None) -> str:
+    """A number in the agency's locale: ``12,345``."""
+    return fmt.number(value, _locale(), places)
+
+
+@bp.app_template_filter("dec")
+def decimal_filter(value: Any) -> str:
+    """A number to one decimal place: ``12.5``."""
+    return fmt.number(value, _locale(), 1)
+
+
+@bp.app_template_filter("pct")
+def percent_filter(value: Any) -> str:
+    """A share 0-1 as a percentage in the agency's locale: ``23.5%``."""
+    return fmt.percent(value, _locale())
+
+
+@bp.app_template_filter("day")
+def day_filter(value: Any) -> str:
+    """A date in the agency's locale: ``3 Dec 2026``."""
+    return fmt.day(value, _locale())
+
+
+@bp.app_template_global("report_cell")
+def report_cell(row: dict[str, Any], column: str) -> str:
+    """A report table's cell, formatted for its column."""
+    return fmt.cell(row, column, _locale())
+
+
+@bp.app_template_global("sort_value")
+def sort_value(row: dict[str, Any], column: str) -> str:
+    """The raw value a report table sorts a cell by."""
+    return fmt.sort_key(row.get(column))
+
 
 TITLES = {name: d.title for name, d in DESCRIPTORS.items()}
 BLURBS = {name: d.blurb for name, d in DESCRIPTORS.items()}
@@ -127,6 +179,9 @@ def report(name: str) -> tuple[str, int]:
     filters, query, errors = _filters()
     rows = _read(name, filters, None if errors else query.get("by"))
     args = dict(request.args)
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        names = step_names(session) if rows.by == "task" else {}
     csv_url = f"{url_for('reports.report', name=name)}?{urlencode(_query_string(args, format='csv'))}"
     return (
         render_template(
@@ -139,6 +194,7 @@ def report(name: str) -> tuple[str, int]:
             title=TITLES[name],
             blurb=BLURBS[name],
             definition=DEFINITIONS[name],
+            step_names=names,
             titles=TITLES,
             names=REPORTS,
             args=args,
@@ -315,4 +371,104 @@ def compare_page() -> tuple[str, int]:
             stage_labels=STAGE_LABELS,
         ),
         400 if errors else 200,
+    )
+
+
+# -- the servicing statement: printable, for the client or internal, and as a PDF -----------------
+
+
+def _statement(
+    engagement: str | None, client: str | None
+) -> tuple[list[ServicingLine], str, list[str], list[Any], list[str]]:
+    """The lines asked for (one engagement, or a client's), the heading, the errors, and what the
+    pickers offer."""
+    svc = get_services()
+    errors: list[str] = []
+    lines: list[ServicingLine] = []
+    heading = ""
+    with svc.db.unit_of_work(write=False) as session:
+        who = current_user().username
+        everything = servicing_statement(session, svc, actor=who)
+        by_id = {i: line for line in everything for i in line.ids}
+        engagements = [(line.ids[0], line.key, line.client) for line in everything]
+        clients = sorted({line.client for line in everything}, key=str.lower)
+        if engagement:
+            if not engagement.isdigit() or int(engagement) not in by_id:
+                errors.append(f"no engagement {engagement} with a budget: pick one from the list")
+            else:
+                lines = servicing_statement(session, svc, engagement_id=int(engagement), actor=who)
+                heading = lines[0].client
+        elif client:
+            match = next((c for c in clients if c.lower() == client.strip().lower()), None)
+            if match is None:
+                errors.append(f"no client '{client}' with a budgeted engagement: pick one from the list")
+            else:
+                lines = servicing_statement(session, svc, ReportFilter(client=match), actor=who)
+                heading = match
+                lines = [_merged(lines, match)] if len(lines) > 1 else lines
+    return lines, heading, errors, engagements, clients
+
+
+def _merged(lines: list[ServicingLine], client: str) -> ServicingLine:
+    """A client's engagements as one line, for its statement."""
+    total = ServicingLine(client, client, currency=lines[0].currency)
+    for line in lines:
+        for name in (
+            "engagements", "budget", "am_hours", "am_cost", "pm_hours", "pm_cost", "allotted", "check_ins",
+            "feedback_rounds", "changes_asked", "change_requests", "change_orders_won", "change_value",
+            "qc_caught", "handoffs", "handoff_hours",
+        ):  # fmt: skip
+            setattr(total, name, getattr(total, name) + getattr(line, name))
+        total.ids += line.ids
+    return total
+
+
+def _statement_args() -> tuple[str | None, str | None, bool]:
+    audience = request.args.get("audience", "client")
+    if audience not in ("client", "internal"):
+        abort(422, description="audience is 'client' or 'internal'")
+    return request.args.get("engagement") or None, request.args.get("client") or None, audience == "internal"
+
+
+@bp.get("/reports/servicing/statement")
+def statement_page() -> tuple[str, int]:
+    """The servicing statement of one engagement or client, for the client (no margins) or
+    internal (with them); prints on A4, and downloads as a PDF."""
+    engagement, client, internal = _statement_args()
+    lines, heading, errors, engagements, clients = _statement(engagement, client)
+    query = {k: v for k, v in request.args.items() if k in ("engagement", "client", "audience") and v}
+    return (
+        render_template(
+            "reports/statement.html",
+            lines=lines,
+            heading=heading,
+            internal=internal,
+            errors=errors,
+            engagements=engagements,
+            clients=clients,
+            choice={
+                "engagement": int(engagement) if engagement and engagement.isdigit() else None,
+                "client": client,
+            },
+            pdf_url=f"{url_for('reports_pages.statement_pdf')}?{urlencode(query)}",
+            today=date.today(),
+        ),
+        422 if errors else 200,
+    )
+
+
+@bp.get("/reports/servicing/statement.pdf")
+def statement_pdf() -> Response:
+    """The servicing statement as a PDF (WeasyPrint), as the page shows it."""
+    engagement, client, internal = _statement_args()
+    lines, heading, errors, _engagements, _clients = _statement(engagement, client)
+    if errors or not lines:
+        abort(422, description="; ".join(errors) or "choose an engagement or a client")
+    html = render_template(
+        "reports/statement_pdf.html", lines=lines, heading=heading, internal=internal, today=date.today()
+    )
+    pdf = HTML(string=html).write_pdf()
+    name = f"servicing-{'internal' if internal else 'client'}-{heading.lower().replace(' ', '-')}.pdf"
+    return Response(
+        pdf, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
     )
