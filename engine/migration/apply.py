@@ -20,7 +20,7 @@ stay those steps'). Around it, what the library leaves to its caller:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, cast
 from uuid import UUID
@@ -53,6 +53,8 @@ _PASSED = (
 def passed_steps(session: Session, instance_id: int) -> list[tuple[str, str]]:
     """(BPMN id, task id) of the user steps an instance completed, from the projection."""
     return [(b, t) for b, t in session.execute(_PASSED, {"i": instance_id})]
+
+
 _MOVE_OPEN = FastStatement(
     update(_HUMAN)
     .where(_HUMAN.c.id == bindparam("b_id"))
@@ -140,6 +142,8 @@ class Migrator:
         note: str,
         expected_revision: int | None = None,
         detail: Mapping[str, Any] | None = None,
+        passed: Iterable[tuple[str, str]] | None = None,
+        describe: Callable[[InstancePlan, Any], Mapping[str, Any]] | None = None,
     ) -> InstancePlan:
         """Move one instance along `pairing` in the caller's transaction.
 
@@ -150,7 +154,11 @@ class Migrator:
             actor: who moves it (recorded in the event).
             note: why (recorded in the event).
             expected_revision: fail with ConflictError unless the instance is at this revision.
-            detail: more facts for the event (the application's wording of the effects...).
+            detail: more facts for the event.
+            passed: the steps the instance completed, (BPMN id, task id), if the caller has
+                read them already (default: read from the projection).
+            describe: more facts for the event from the plan and the workflow before it moves
+                (the application's wording of the effects).
 
         Returns:
             The plan it was moved by (its effects as of now).
@@ -171,11 +179,12 @@ class Migrator:
                 raise ConflictError(f"instance {instance_id} is {head.status}, not running")
             if head.definition_id != pairing.source.id:
                 raise ConflictError(f"instance {instance_id} is not on v{pairing.source.version} any more")
-            plan = plan_instance(
-                pairing, instance_id, head.revision, live.workflow, passed_steps(session, instance_id)
-            )
+            if passed is None:
+                passed = passed_steps(session, instance_id)
+            plan = plan_instance(pairing, instance_id, head.revision, live.workflow, passed)
             if plan.verdict == REFUSED:
                 raise MigrationRefused(plan)
+            described = describe(plan, live.workflow) if describe is not None else {}
         except EngineError:
             store.cache.put(live)  # untouched: keep it warm
             raise
@@ -205,6 +214,7 @@ class Migrator:
             "mapping": dict(pairing.mapping),
             "effects": [e.as_dict() for e in plan.effects],
             **dict(detail or {}),
+            **dict(described),
         }
         events = [event_row(instance_id, now, "migrated", actor=actor, detail=moved)]
 

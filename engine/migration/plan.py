@@ -153,6 +153,8 @@ class SpecPairing:
         self.diff = SpecDiff(registry, source_spec, target_spec)
         for old_id, new_id in self.mapping.items():
             self._map(old_id, new_id)
+        self._reachable: dict[frozenset[Any], frozenset[Any]] = {}
+        self._before: dict[Any, tuple[str, ...]] = {}
         aligned = {new for new in self.diff.alignment.values() if new is not None}
         # what the new version adds: user steps no old element was aligned with
         self.added_steps = [
@@ -175,6 +177,22 @@ class SpecPairing:
             self.diff.added.remove(new)
         before, after = self.registry.convert(old), self.registry.convert(new)
         self.diff.comparisons[old] = [k for k, v in before.items() if after.get(k) != v]
+
+    def reachable(self, starts: Iterable[Any]) -> frozenset[Any]:
+        """Every spec of the new version reachable from `starts` (remembered: a batch asks
+        the same few questions for every instance)."""
+        key = frozenset(s for s in starts if s is not None)
+        found = self._reachable.get(key)
+        if found is None:
+            found = self._reachable[key] = frozenset(_reachable(key))
+        return found
+
+    def steps_before(self, spec: Any) -> tuple[str, ...]:
+        """The names of the user steps right before an added step (remembered)."""
+        found = self._before.get(spec)
+        if found is None:
+            found = self._before[spec] = _steps_before(spec)
+        return found
 
     def workflow_diff(self, workflow: BpmnWorkflow) -> WorkflowDiff:
         """SpiffWorkflow's diff of one workflow's tasks against the pairing."""
@@ -289,13 +307,15 @@ def plan_instance(
             )
     if plan.refusals:
         return plan
-    ahead = _reachable(
+    ahead = pairing.reachable(
         diff.alignment.get(t) for t in open_tasks if t.task_spec.manual or t.has_state(TaskState.WAITING)
     )
     for spec in pairing.added_steps:
         kind = ADDED_AHEAD if spec in ahead else ADDED_BEHIND
         plan.effects.append(
-            Effect(kind, element_id(spec), spec.bpmn_name or element_id(spec), after=_steps_before(spec))
+            Effect(
+                kind, element_id(spec), spec.bpmn_name or element_id(spec), after=pairing.steps_before(spec)
+            )
         )
     reported: set[str] = set()
     for task in diff.removed:

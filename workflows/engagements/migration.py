@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.definitions import DefinitionInfo, properties_of
@@ -36,19 +36,19 @@ from engine.migration import (
     MigrationRefused,
     Migrator,
     SpecPairing,
-    passed_steps,
     plan_instance,
 )
 from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
 from engine.projection import ready_info
 from workflows.engagements.migration_words import effect_sentences, refusal_sentence
-from workflows.engagements.versions import check_version, engagement_version
+from workflows.engagements.versions import check_version
 from workflows.models import Engagement
 from workflows.people.permissions import MIGRATE_ENGAGEMENTS, authorize
 from workflows.services import Services
 from workflows.time.deadlines import MovedDeadline
 
 MAX_NOTE = 2000
+_CHUNK = 500  # ids per IN (...) list
 
 
 @dataclass
@@ -160,16 +160,26 @@ class _Words:
 
     def __init__(self, session: Session, services: Services, instance_ids: list[int]) -> None:
         self.services = services
+        self.session = session
         self.deadline = MovedDeadline(services.calendar)
         self.open_rows: dict[tuple[int, str], HumanTask] = {}
-        self.completed: dict[tuple[int, str], datetime] = {}
-        if not instance_ids:
-            return
-        for row in session.scalars(
-            select(HumanTask).where(HumanTask.instance_id.in_(instance_ids), HumanTask.state == "ready")
-        ):
-            self.open_rows[(row.instance_id, row.task_id)] = row
-        self.session = session
+        self.completed: dict[tuple[int, str], datetime | None] = {}
+        # (BPMN id, task id) of the steps each instance completed (a compacted tree lacks them)
+        self.passed: dict[int, list[tuple[str, str]]] = {i: [] for i in instance_ids}
+        for at in range(0, len(instance_ids), _CHUNK):
+            ids = instance_ids[at : at + _CHUNK]
+            for row in session.scalars(
+                select(HumanTask).where(HumanTask.instance_id.in_(ids), HumanTask.state == "ready")
+            ):
+                self.open_rows[(row.instance_id, row.task_id)] = row
+            done = session.execute(
+                select(HumanTask.instance_id, HumanTask.bpmn_id, HumanTask.task_id, HumanTask.completed_at)
+                .where(HumanTask.instance_id.in_(ids), HumanTask.state == "completed")
+                .order_by(HumanTask.id)
+            )
+            for instance_id, bpmn_id, task_id, completed_at in done:
+                self.passed[instance_id].append((bpmn_id, task_id))
+                self.completed[(instance_id, task_id)] = completed_at
 
     def plan_words(self, plan: InstancePlan, workflow: Any, now: datetime) -> list[str]:
         if plan.verdict == REFUSED:
@@ -214,11 +224,7 @@ class _Words:
         return row.due_at, moved.get("due_at")
 
     def _completed_at(self, instance_id: int, task_id: str) -> datetime | None:
-        return self.session.scalar(
-            select(HumanTask.completed_at).where(
-                HumanTask.instance_id == instance_id, HumanTask.task_id == task_id
-            )
-        )
+        return self.completed.get((instance_id, task_id))
 
 
 def dry_run_migration(
@@ -251,25 +257,26 @@ def dry_run_migration(
     migrator = Migrator(services.runtime)
     pairings: dict[int, SpecPairing] = {}
     running = _running_on_others(session, process_id, target.id)
-    words = _Words(session, services, [i.id for _e, i in running])
+    instance_ids = [i.id for _e, i in running]
+    words = _Words(session, services, instance_ids)
+    last_events = _last_events(session, instance_ids)
     now = services.runtime.clock()
     plans: list[EngagementPlan] = []
-    for engagement, instance in running:
-        source = services.definitions.info(session, instance.definition_id)
+    read = services.store.read_many(session, instance_ids)
+    for (engagement, instance), (head, workflow) in zip(running, read, strict=True):
+        source = services.definitions.info(session, head.definition_id)
         pairing = pairings.get(source.id)
         if pairing is None:
             pairing = pairings[source.id] = migrator.pairing(
                 source, target, _applicable(clean, source, services)
             )
-        head, workflow = services.store.read(session, instance.id)
-        passed = passed_steps(session, instance.id)
-        plan = plan_instance(pairing, instance.id, head.revision, workflow, passed)
+        plan = plan_instance(pairing, instance.id, head.revision, workflow, words.passed[instance.id])
         plans.append(
             EngagementPlan(
                 engagement.id,
                 engagement.client,
                 engagement.name,
-                engagement_version(session, engagement.id),
+                f"{head.revision}.{last_events.get(instance.id, 0)}",  # as engagement_version reads it
                 source.version,
                 plan.verdict,
                 words.plan_words(plan, workflow, now),
@@ -278,6 +285,20 @@ def dry_run_migration(
             )
         )
     return DryRun(process_id, target_row, clean, plans)
+
+
+def _last_events(session: Session, instance_ids: list[int]) -> dict[int, int]:
+    """The last event id of each instance (the second half of an engagement's version)."""
+    last: dict[int, int] = {}
+    for at in range(0, len(instance_ids), _CHUNK):
+        ids = instance_ids[at : at + _CHUNK]
+        rows = session.execute(
+            select(Event.instance_id, func.max(Event.id))
+            .where(Event.instance_id.in_(ids))
+            .group_by(Event.instance_id)
+        )
+        last.update({instance_id: event_id for instance_id, event_id in rows})
+    return last
 
 
 def _applicable(mapping: dict[str, str], source: DefinitionInfo, services: Services) -> dict[str, str]:
@@ -364,12 +385,15 @@ def _migrate_one(
     try:
         with services.db.unit_of_work() as session:
             revision = check_version(session, engagement_id, expected)
-            engagement = session.get(Engagement, engagement_id)
-            if engagement is None:
+            found = session.execute(
+                select(Engagement.instance_id, WorkflowInstance.definition_id)
+                .join(WorkflowInstance, WorkflowInstance.id == Engagement.instance_id)
+                .where(Engagement.id == engagement_id)
+            ).first()
+            if found is None:
                 raise NotFoundError(f"no engagement {engagement_id}")
-            instance = session.get(WorkflowInstance, engagement.instance_id)
-            assert instance is not None  # the engagement's foreign key
-            source = services.definitions.info(session, instance.definition_id)
+            instance_id, definition_id = found
+            source = services.definitions.info(session, definition_id)
             source_version = source.version
             if source.process_id != target.process_id:
                 raise ConflictError(
@@ -382,21 +406,17 @@ def _migrate_one(
                 pairing = pairings[source.id] = migrator.pairing(
                     source, target, _applicable(mapping, source, services)
                 )
-            head, workflow = services.store.read(session, instance.id)
-            passed = passed_steps(session, instance.id)
-            words = _Words(session, services, [instance.id]).plan_words(
-                plan_instance(pairing, instance.id, head.revision, workflow, passed),
-                workflow,
-                services.runtime.clock(),
-            )
+            words = _Words(session, services, [instance_id])
+            now = services.runtime.clock()
             migrator.migrate(
                 session,
-                instance.id,
+                instance_id,
                 pairing,
                 actor=actor,
                 note=note,
                 expected_revision=revision,
-                detail={"effects_in_words": words},
+                passed=words.passed[instance_id],
+                describe=lambda plan, workflow: {"effects_in_words": words.plan_words(plan, workflow, now)},
             )
         return Outcome(
             engagement_id,
