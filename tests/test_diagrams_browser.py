@@ -57,6 +57,7 @@ def test_the_engagement_page_highlights_done_and_open_steps(
     assert marked(page, "bt-overdue") == set()
     badge = page.locator(".bt-badge")
     assert badge.inner_text() == "ana"  # who holds the open step
+    assert "/tasks/" in (badge.get_attribute("href") or "")  # and links to the task's page
     # lanes are drawn, with their names
     assert page.locator('.djs-element[data-element-id="lane_am"]').count() == 1
     assert "Project Management" in page.locator("#engagement-diagram").inner_text()

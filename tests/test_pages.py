@@ -43,7 +43,13 @@ def test_an_engagement_page_shows_its_stage_open_task_and_history(client: FlaskC
     assert 'class="active">Brief' in html
     assert "account manager <strong>ana</strong>" in html and "project manager <strong>priya</strong>" in html
     # the open brief approval waits with the engagement's AM
-    assert re.search(r"<td>Approve brief</td><td>Account Management</td>.*?<td>ana</td>", html, re.S)
+    # the open task links to its page
+    assert re.search(
+        r'<td><a href="/engagements/\d+/tasks/[^"]+">Approve brief</a></td>'
+        r"<td>Account Management</td>.*?<td>ana</td>",
+        html,
+        re.S,
+    )
     assert "task completed" in html and "started" in html
     # the effort logged so far per lane, and the budget (the demo logs effort on each finished step)
     assert re.search(

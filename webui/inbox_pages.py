@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -73,13 +73,6 @@ def _matches(row: InboxRow, engagement: int | None, client: str, stage: str) -> 
     return not (stage and row.task.stage != stage)
 
 
-def _end_of_week(now: datetime, calendar: BusinessCalendar) -> datetime:
-    """Next Monday 00:00 in the agency's time zone."""
-    local = now.astimezone(calendar.zone)
-    monday = local.date() + timedelta(days=7 - local.weekday())
-    return datetime.combine(monday, datetime.min.time(), calendar.zone)
-
-
 @bp.get("/inbox")
 def inbox() -> str:
     """My tasks, my lanes' unclaimed pool, what is overdue and what is due this week, filtered."""
@@ -97,19 +90,16 @@ def inbox() -> str:
         mine = rows(my_tasks(session, svc, me))
         pool = rows(pool_tasks(session, me))
         overdue = rows(inbox_query(session, svc, actor=me, view="overdue", per_page=200).items)
-    week_end = _end_of_week(now, svc.calendar)
-    seen: set[int] = set()
-    this_week: list[InboxRow] = []
-    for row in sorted([*mine, *pool], key=lambda r: (r.task.due_at or week_end, r.task.id)):
-        due = row.task.due_at
-        if due is not None and now <= due < week_end and row.task.id not in seen:
-            seen.add(row.task.id)
-            this_week.append(row)
+    # each task in one section: mine first, then my lanes' pool, then what is overdue elsewhere
+    # (an overseer's view of other people's late work); a late task of mine is marked late in mine
+    seen = {row.task.id for row in mine}
+    pool = [row for row in pool if row.task.id not in seen]
+    seen |= {row.task.id for row in pool}
+    overdue = [row for row in overdue if row.task.id not in seen]
     sections = [
         ("mine", "My tasks", mine, "Nothing is waiting for you."),
         ("pool", "My lanes' pool", pool, "No unclaimed work in your lanes."),
-        ("overdue", "Overdue", overdue, "Nothing overdue."),
-        ("week", "Due this week", this_week, "Nothing else due this week."),
+        ("overdue", "Overdue elsewhere", overdue, "Nothing overdue."),
     ]
     filters = {"engagement": engagement, "client": client, "stage": stage}
     return render_template(

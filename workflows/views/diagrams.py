@@ -38,6 +38,7 @@ class OpenStep:
     holder: str | None  # who claimed it, else its assignee; None: anyone in the lane
     due_at: datetime | None
     sla_state: str | None
+    task_id: str | None = None  # the open task, for a link to its page
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (times in ISO 8601)."""
@@ -47,6 +48,7 @@ class OpenStep:
             "holder": self.holder,
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "sla_state": self.sla_state,
+            "task_id": self.task_id,
         }
 
 
@@ -107,6 +109,7 @@ def diagram_state(session: Session, services: Services, engagement_id: int) -> E
             HumanTask.assignee,
             HumanTask.claimed_by,
             HumanTask.due_at,
+            HumanTask.task_id,
         )
         .where(HumanTask.instance_id == instance.id)
         .order_by(HumanTask.id)
@@ -136,7 +139,8 @@ def diagram_state(session: Session, services: Services, engagement_id: int) -> E
         at_risk=_unique(t.bpmn_id for t in open_rows if t.sla_state == "at_risk"),
         overdue=_unique(t.bpmn_id for t in open_rows if t.sla_state == "breached"),
         open_steps=[
-            OpenStep(t.bpmn_id, t.title, t.claimed_by or t.assignee, t.due_at, t.sla_state) for t in open_rows
+            OpenStep(t.bpmn_id, t.title, t.claimed_by or t.assignee, t.due_at, t.sla_state, t.task_id)
+            for t in open_rows
         ],
     )
 

@@ -62,7 +62,7 @@
   }
 
   /* Markers for each state, a badge over each open step, a tooltip with who and when. */
-  function markStates(viewer, state) {
+  function markStates(viewer, state, container) {
     var canvas = viewer.get("canvas");
     var registry = viewer.get("elementRegistry");
     var overlays = viewer.get("overlays");
@@ -75,7 +75,13 @@
       var element = registry.get(step.bpmn_id);
       if (!element) { return; }
       var late = step.sla_state === "breached" ? "overdue" : (step.sla_state === "at_risk" ? "at risk" : "");
-      var badge = document.createElement("div");
+      // the badge links to the task's page (its URL is the engagement's plus /tasks/<id>)
+      var base = container.dataset.taskBase ? container : null;
+      var badge = document.createElement(step.task_id && base ? "a" : "div");
+      if (badge.tagName === "A") {
+        badge.href = base.dataset.taskBase + encodeURIComponent(step.task_id);
+        badge.setAttribute("aria-label", "Open the task " + step.title);
+      }
       badge.className = "bt-badge" + (late ? " bt-badge-" + late.replace(" ", "-") : "");
       badge.textContent = (step.holder || "lane") + (late ? " · " + late : "");
       overlays.add(step.bpmn_id, "baton-state", {
@@ -103,7 +109,7 @@
       if (active.length && viewer.get("canvas").viewbox().scale < READABLE) {
         openOn(viewer, container, active);
       }
-      if (state) { markStates(viewer, state); }
+      if (state) { markStates(viewer, state, container); }
       toolbar(viewer, container, active);
       container.classList.add("diagram-ready");
       V.keepFitted(viewer, container, MIN_HEIGHT);
