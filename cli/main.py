@@ -13,16 +13,25 @@ from typing import Any
 
 import click
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from cli import migration as cli_migration
 from cli import notifications as cli_notifications
 from cli import people as cli_people
 from cli import reports as cli_reports
 from cli.support import _e, _services, acting_as, console, err_console, handle_errors, unit_of_work
+from engine.bundles import read_bundle
 from engine.definitions import read_forms_dir
+from engine.models import DefinitionVersion
 from engine.timers import TimerWorker
 from webui import create_app
-from workflows.definitions.catalog import all_versions, deploy_file, install_definitions
+from workflows.definitions.catalog import (
+    all_versions,
+    deploy_bundle,
+    deploy_file,
+    deploy_folder,
+    install_definitions,
+)
 from workflows.demo.seed import DEMO_PASSWORD, seed_demo
 from workflows.engagements.lifecycle import cancel_engagement, start_engagement
 from workflows.engagements.tasks import complete_task
@@ -115,20 +124,35 @@ def definitions_validate(ctx: click.Context, path: Path, forms_dir: str | None) 
 
 
 @definitions.command("deploy")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--note", default="", help="What changed in this version.")
 @acting_as("Who deploys")
 @click.pass_context
 @handle_errors
 def definitions_deploy(ctx: click.Context, paths: tuple[Path, ...], note: str, actor: str | None) -> None:
-    """Deploy BPMN files (default: every file of the definitions folder)."""
+    """Deploy BPMN files, bundle folders or zips (default: every file of the definitions folder).
+
+    A folder or a zip is one version: its main BPMN file with the processes it calls, its DMN
+    tables and its forms (a SpiffArena process-model folder is one).
+    """
     services = _services(ctx)
     with unit_of_work(ctx) as session:
         files = paths or tuple(sorted(services.definitions_dir.glob("*.bpmn")))
-        results = [deploy_file(session, services, p, note=note, actor=actor or "") for p in files]
+        results = [_deploy_path(session, services, p, note=note, actor=actor or "") for p in files]
         for row, created in results:
             status = "deployed" if created else "unchanged (identical to)"
             console.print(f"{status} {row.process_id} v{row.version}  [dim]{row.content_hash[:12]}[/dim]")
+
+
+def _deploy_path(
+    session: Session, services: Services, path: Path, *, note: str, actor: str
+) -> tuple[DefinitionVersion, bool]:
+    if path.is_dir():
+        return deploy_folder(session, services, path, note=note, actor=actor)
+    if path.suffix.lower() == ".zip":
+        bundle = read_bundle([(path.name, path.read_bytes())])
+        return deploy_bundle(session, services, bundle, note=note, actor=actor)
+    return deploy_file(session, services, path, note=note, actor=actor)
 
 
 @definitions.command("list")

@@ -52,6 +52,7 @@ from .structure import (
 from .xmlsafe import XmlError, parse_xml, to_utf8
 
 FORM_PROPERTY = "formJsonSchemaFilename"
+UI_SCHEMA_PROPERTY = "formUiSchemaFilename"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
@@ -152,12 +153,11 @@ def rule_human_tasks_in_lanes(defn: ParsedDefinition) -> Iterable[LintIssue]:
 def rule_forms(defn: ParsedDefinition) -> Iterable[LintIssue]:
     """Referenced forms must exist and be valid JSON Schema."""
     for ts in defn.human_task_specs():
-        form = properties_of(ts).get(FORM_PROPERTY)
-        if form is None:
-            continue
-        problem = defn.form_problems.get(form)
-        if problem:
-            yield LintIssue(element_id(ts), f"form {form}: {problem}", "form")
+        for prop, what in ((FORM_PROPERTY, "form"), (UI_SCHEMA_PROPERTY, "UI schema")):
+            form = properties_of(ts).get(prop)
+            problem = defn.form_problems.get(form) if form is not None else None
+            if problem:
+                yield LintIssue(element_id(ts), f"{what} {form}: {problem}", "form")
 
 
 def rule_expressions(defn: ParsedDefinition) -> Iterable[LintIssue]:
@@ -256,6 +256,19 @@ def _load_form(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
         validator_for(raw, default=Draft202012Validator).check_schema(raw)
     except SchemaError as exc:
         return None, f"not a valid JSON Schema: {exc.message}"
+    return raw, None
+
+
+def _load_json_object(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
+    if raw is None:
+        return None, "file not found"
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            return None, f"not valid JSON ({exc})"
+    if not isinstance(raw, dict):
+        return None, "a UI schema must be a JSON object"
     return raw, None
 
 
@@ -396,6 +409,13 @@ class DefinitionRegistry:
 
     def _attach_forms(self, defn: ParsedDefinition, forms: Mapping[str, Any]) -> None:
         for ts in defn.human_task_specs():
+            ui_name = properties_of(ts).get(UI_SCHEMA_PROPERTY)
+            if ui_name is not None and ui_name not in defn.forms:
+                ui, problem = _load_json_object(forms.get(ui_name))
+                if problem:
+                    defn.form_problems[ui_name] = problem
+                else:
+                    defn.forms[ui_name] = ui  # a UI schema travels with the version as it is
             name = properties_of(ts).get(FORM_PROPERTY)
             if name is None or name in defn.forms or name in defn.form_problems:
                 continue
@@ -444,8 +464,11 @@ class DefinitionRegistry:
         actor: str | None = None,
         now: datetime | None = None,
         filename: str = "definition.bpmn",
+        files: Mapping[str, bytes | str] | None = None,
     ) -> tuple[DefinitionVersion, bool]:
         """Validate and store a new version (idempotent for identical content).
+
+        `files` are the rest of the bundle (see `parse`); they are stored with the version.
 
         Returns:
             The version row, and True when it was created by this call.
@@ -454,7 +477,7 @@ class DefinitionRegistry:
             DefinitionError: the definition is refused; nothing is stored.
             ConflictError: another deployment of the same process raced this one.
         """
-        defn = self.parse(bpmn, forms, filename=filename)
+        defn = self.parse(bpmn, forms, filename=filename, files=files)
         issues = self.lint(defn)
         if issues:
             raise DefinitionError(issues)
@@ -476,6 +499,7 @@ class DefinitionRegistry:
             content_hash=defn.content_hash,
             bpmn_xml=defn.bpmn_xml,
             forms=defn.forms,
+            files=defn.files,
             spec_json=self.codec.spec_to_json(defn.spec, defn.subprocess_specs),
             serializer_version=SERIALIZER_VERSION,
             note=note,

@@ -76,6 +76,8 @@ class DefinitionVersion(Base):
     bpmn_xml: Mapped[str] = mapped_column(Text)
     # file name -> JSON Schema of every form the definition references
     forms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the rest of the bundle: BPMN of the processes it calls, DMN tables (file name -> UTF-8 text)
+    files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     # serialized spec and subprocess specs: stored once here, never inside instances
     spec_json: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(20))

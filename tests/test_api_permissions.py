@@ -122,6 +122,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("diagrams.compare_definition", "GET"): Case(
         "/definitions/fast_track/compare?a=1&b=1", everyone(200, anonymous=302), page=True
     ),
+    # "Open file…" without a file: the ops lead is told to choose one, the others may not
+    ("definition_files.open_definition_files", "POST"): Case("/definitions/open", editors(400), page=True),
     ("diagrams.preview_form", "POST"): Case(
         "/definitions/forms/preview",
         editors(200),
@@ -200,6 +202,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("definitions.versions", "GET"): Case(API + "/definitions/fast_track/versions", everyone(200)),
     ("definitions.version", "GET"): Case(API + "/definitions/fast_track/versions/1", everyone(200)),
     ("definitions.bpmn", "GET"): Case(API + "/definitions/fast_track/versions/1/bpmn", everyone(200)),
+    ("definitions.bundle", "GET"): Case(API + "/definitions/fast_track/versions/1/bundle", everyone(200)),
+    # a bundle without files: the ops lead is told it holds no BPMN file
+    ("definitions.deploy_bundle_files", "POST"): Case(API + "/definitions/bundles", only(400, "ops_lead")),
     ("definitions.validate", "POST"): Case(
         API + "/definitions/validate", only(200, "ops_lead"), body={"bpmn": "{fast_track}"}
     ),

@@ -29,10 +29,7 @@ def _error(status: int, message: str) -> Response:
 @bp.post("/definitions/open")
 def open_definition_files() -> Response:
     """Decode the uploaded files into what the editor opens (nothing is stored)."""
-    uploads = request.files.getlist("files")
-    if not uploads:
-        return _error(400, "choose at least one file (.bpmn, .dmn, .json or a .zip of them)")
-    files = [(u.filename or "upload", u.read()) for u in uploads]
+    files = [(u.filename or "upload", u.read()) for u in request.files.getlist("files")]
     try:
         with work() as (session, _svc):
             bundle = open_files(session, files, actor=current_user().username)
@@ -41,7 +38,7 @@ def open_definition_files() -> Response:
     except BundleError as exc:
         return _error(400, str(exc))
     if not bundle.main:
-        return _error(400, "none of these files is a BPMN diagram (.bpmn)")
+        return _error(400, "choose a BPMN diagram (.bpmn), with its .dmn tables and .json forms, or a zip")
     return jsonify(
         {
             "main": bundle.main,

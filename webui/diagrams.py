@@ -30,6 +30,7 @@ from workflows.definitions.catalog import (
     check_form,
     compare_versions,
     deploy_definition,
+    editor_files,
     editor_forms,
     validate_definition,
 )
@@ -63,6 +64,8 @@ class ValidateBody(Schema):
 
     xml = fields.String(required=True, validate=validate.Length(min=1))
     forms = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)), values=fields.Raw())
+    # the rest of the bundle: called processes' BPMN and DMN tables, file name -> XML
+    files = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)), values=fields.String())
 
 
 def _said_something(note: str) -> None:
@@ -248,9 +251,16 @@ def definition_source(process_id: str) -> Response:
             _require_editor(session, json=True)
             source = editor_source(session, svc, process_id)
             forms = editor_forms(session, svc, process_id, actor=current_user().username)
+            files = editor_files(session, svc, process_id, actor=current_user().username)
     except ValueError as exc:
         return _error(400, str(exc))
-    payload = {"process_id": source.process_id, "version": source.version, "xml": source.xml, "forms": forms}
+    payload = {
+        "process_id": source.process_id,
+        "version": source.version,
+        "xml": source.xml,
+        "forms": forms,
+        "files": files,
+    }
     # not jsonify: it sorts keys, and a form's fields are shown in the order of its properties
     return Response(json.dumps(payload), mimetype="application/json")
 
@@ -262,7 +272,12 @@ def validate_xml() -> Response:
         _require_editor(session, json=True)
         body = _json_body(ValidateBody())
         issues = validate_definition(
-            session, svc, body["xml"], body.get("forms"), actor=current_user().username
+            session,
+            svc,
+            body["xml"],
+            body.get("forms"),
+            actor=current_user().username,
+            files=body.get("files"),
         )
     return jsonify({"valid": not issues, "issues": _issues_json(issues)})
 
@@ -282,6 +297,7 @@ def deploy_xml() -> Response:
                 body.get("forms"),
                 note=body["note"].strip(),
                 actor=current_user().username,
+                files=body.get("files"),
             )
             result: dict[str, Any] = {
                 "process_id": row.process_id,

@@ -99,7 +99,8 @@ def rule_lane_roles(defn: ParsedDefinition) -> Iterable[LintIssue]:
     """Every lane is worked by a known role: declared in the lane, or standard for its name."""
     roles = ", ".join(ROLES)
     seen: dict[str, str | None] = {}
-    for lane in lanes_of(defn.bpmn_xml):
+    documents = [defn.bpmn_xml, *(x for n, x in sorted(defn.files.items()) if not n.lower().endswith(".dmn"))]
+    for lane in (lane for xml in documents for lane in lanes_of(xml)):
         role = lane.role
         if role is None:
             known = ", ".join(sorted(LANE_ROLES))

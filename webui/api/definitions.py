@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from engine.models import DefinitionVersion
+from workflows.definitions.bundles import open_files
 from workflows.definitions.catalog import (
     definition_version,
     definition_versions,
+    deploy_bundle,
     deploy_definition,
     list_definitions,
     validate_definition,
+    version_zip,
 )
 
 from .common import INT_MAX, actor, problems, text, work
@@ -42,6 +45,14 @@ class DefinitionSchema(Schema):
         lambda row: sorted(row.forms),
         metadata={"type": "array", "items": {"type": "string"}, "description": "the forms it carries"},
     )
+    files = fields.Function(
+        lambda row: sorted(row.files or {}),
+        metadata={
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "the other files of its bundle (called processes, DMN tables)",
+        },
+    )
 
 
 class DeployedSchema(Schema):
@@ -61,6 +72,14 @@ class SourceSchema(Schema):
         metadata={"description": "form file name -> JSON Schema; default: the server's forms folder"},
     )
     filename = text(max_length=200, load_default="definition.bpmn")
+    files = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "the rest of the bundle, file name -> XML: BPMN of the processes it calls, "
+            "DMN decision tables (*.dmn)"
+        },
+    )
 
 
 class DeploySchema(SourceSchema):
@@ -139,7 +158,13 @@ def validate(args: dict[str, Any]) -> Any:
     """Check a definition without deploying it (ops leads): every problem, tied to its element."""
     with work() as (session, services):
         issues = validate_definition(
-            session, services, args["bpmn"], args.get("forms"), actor=actor(), filename=args["filename"]
+            session,
+            services,
+            args["bpmn"],
+            args.get("forms"),
+            actor=actor(),
+            filename=args["filename"],
+            files=args.get("files"),
         )
     return {
         "valid": not issues,
@@ -172,5 +197,61 @@ def deploy(args: dict[str, Any]) -> Any:
             actor=actor(),
             note=args["note"],
             filename=args["filename"],
+            files=args.get("files"),
         )
     return {"definition": row, "created": created}, 201 if created else 200
+
+
+class BundleUploadSchema(Schema):
+    """A bundle as uploaded files: a zip, or several .bpmn, .dmn and .json files."""
+
+    note = text(max_length=2000, load_default="", metadata={"description": "what changed in this version"})
+
+
+@blp.post("/bundles")
+@blp.arguments(BundleUploadSchema, location="form")
+@blp.doc(
+    requestBody={
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "note": {"type": "string"},
+                    },
+                }
+            }
+        }
+    }
+)
+@blp.response(201, DeployedSchema, description="a new version")
+@blp.alt_response(200, schema=DeployedSchema, description="identical content: the existing version")
+@problems(blp, 400, 403, 409, 422)
+def deploy_bundle_files(args: dict[str, Any]) -> Any:
+    """Deploy a bundle (ops leads): a zip or several files (main BPMN, called processes, DMN
+    tables, forms), in any encoding their BOM or XML declaration names."""
+    uploads = [(u.filename or "upload", u.read()) for u in request.files.getlist("files")]
+    with work(write=True) as (session, services):
+        bundle = open_files(session, uploads, actor=actor())
+        row, created = deploy_bundle(session, services, bundle, actor=actor(), note=args["note"])
+    return {"definition": row, "created": created}, 201 if created else 200
+
+
+@blp.get(f"/<process_id>/versions/<int(max={INT_MAX}):version>/bundle")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "the version's files as a zip (BPMN, DMN, forms/)",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+)
+@problems(blp, 404)
+def bundle(process_id: str, version: int) -> Response:
+    """Every file of one version, as a zip that deploys back as it is."""
+    with work() as (session, services):
+        name, data = version_zip(session, services, process_id, version, actor=actor())
+    return Response(
+        data, mimetype="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.bundles import Bundle, BundleError, read_folder, write_zip
 from engine.definitions import read_forms_dir
 from engine.errors import LintIssue, NotFoundError
 from engine.models import DefinitionVersion
@@ -72,14 +73,16 @@ def validate_definition(
     *,
     actor: str,
     filename: str = "definition.bpmn",
+    files: Mapping[str, bytes | str] | None = None,
 ) -> list[LintIssue]:
-    """Check a BPMN document (and its forms) without deploying it; returns every problem found.
+    """Check a BPMN document (its forms, and the other files of its bundle: called processes'
+    BPMN, DMN tables) without deploying it; returns every problem found.
 
     Raises:
         PermissionDenied: the actor is not an ops lead.
     """
     authorize(session, actor, VALIDATE_DEFINITION)
-    return services.definitions.validate(bpmn, _forms(services, forms), filename=filename)
+    return services.definitions.validate(bpmn, _forms(services, forms), filename=filename, files=files)
 
 
 def deploy_definition(
@@ -91,8 +94,10 @@ def deploy_definition(
     actor: str,
     note: str = "",
     filename: str = "definition.bpmn",
+    files: Mapping[str, bytes | str] | None = None,
 ) -> tuple[DefinitionVersion, bool]:
-    """Deploy a new immutable version (identical content returns the existing one).
+    """Deploy a new immutable version (identical content returns the existing one); `files` are
+    the rest of its bundle (called processes' BPMN, DMN tables), stored with it.
 
     Returns:
         The version, and whether this call created it.
@@ -111,7 +116,60 @@ def deploy_definition(
         actor=doer.username,
         now=services.runtime.clock(),
         filename=filename,
+        files=files,
     )
+
+
+def deploy_bundle(
+    session: Session, services: Services, bundle: Bundle, *, actor: str, note: str = ""
+) -> tuple[DefinitionVersion, bool]:
+    """Deploy a bundle (a folder, a zip, several files) as one version: its main BPMN file, the
+    processes it calls, its DMN tables and its forms.
+
+    Raises:
+        PermissionDenied, DefinitionError, ConflictError: as `deploy_definition`.
+        BundleError: the bundle has no BPMN file.
+    """
+    if not bundle.main:
+        raise BundleError("the files hold no BPMN diagram (.bpmn)")
+    return deploy_definition(
+        session,
+        services,
+        bundle.main_xml,
+        bundle.forms,
+        actor=actor,
+        note=note,
+        filename=bundle.main,
+        files={**bundle.others(), **bundle.dmn},
+    )
+
+
+def deploy_folder(
+    session: Session, services: Services, path: str | Path, *, actor: str, note: str = ""
+) -> tuple[DefinitionVersion, bool]:
+    """Deploy a folder as one version (``baton definitions deploy DIR``; see `deploy_bundle`).
+
+    Raises:
+        BundleError: unreadable files, or no BPMN file; and as `deploy_definition`.
+    """
+    return deploy_bundle(session, services, read_folder(path), actor=actor, note=note)
+
+
+def version_zip(
+    session: Session, services: Services, process_id: str, version: int, *, actor: str
+) -> tuple[str, bytes]:
+    """A version's files as a zip (main BPMN, called processes, DMN tables, ``forms/``), the way
+    `deploy_bundle` takes it back; returns (file name, bytes).
+
+    Raises:
+        NotFoundError: no such version.
+    """
+    row = definition_version(session, services, process_id, version, actor=actor)
+    folder = f"{process_id}-v{version}"
+    bpmn = {f"{process_id}.bpmn": row.bpmn_xml}
+    bpmn.update({k: v for k, v in (row.files or {}).items() if not k.lower().endswith(".dmn")})
+    dmn = {k: v for k, v in (row.files or {}).items() if k.lower().endswith(".dmn")}
+    return f"{folder}.zip", write_zip(bpmn, dmn, row.forms, folder=folder)
 
 
 def deploy_file(
@@ -172,6 +230,20 @@ def editor_forms(session: Session, services: Services, process_id: str, *, actor
     except NotFoundError:
         return forms
     return {**forms, **dict(latest.forms)}
+
+
+def editor_files(session: Session, services: Services, process_id: str, *, actor: str) -> dict[str, str]:
+    """The other files of the latest version's bundle (called processes, DMN tables), which the
+    editor sends back with validate and deploy; {} for a new or single-file process.
+
+    Raises:
+        PermissionDenied: the actor is not an ops lead.
+    """
+    authorize(session, actor, VALIDATE_DEFINITION)
+    try:
+        return dict(services.definitions.latest(session, process_id).files or {})
+    except NotFoundError:
+        return {}
 
 
 def check_form(

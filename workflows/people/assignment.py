@@ -8,6 +8,7 @@ runtime gets the due date and the assignee from one policy.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from typing import Any, cast
@@ -15,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
+from engine.bundles import BPMN_SUFFIXES as BPMN_FILE_SUFFIXES
 from engine.fastsql import FastStatement
 from engine.models import DefinitionVersion, WorkflowInstance
 from engine.projection import ReadyTask, TaskPolicy
@@ -23,7 +25,9 @@ from workflows.models import Engagement, TeamMember, User
 
 _DEFINITION = cast(Table, DefinitionVersion.__table__)
 # a raw statement, not an ORM query: the policy may run inside a step's psycopg pipeline
-_BPMN_OF = FastStatement(select(_DEFINITION.c.bpmn_xml).where(_DEFINITION.c.id == bindparam("definition_id")))
+_BPMN_OF = FastStatement(
+    select(_DEFINITION.c.bpmn_xml, _DEFINITION.c.files).where(_DEFINITION.c.id == bindparam("definition_id"))
+)
 
 
 class LaneRoleCache:
@@ -38,7 +42,15 @@ class LaneRoleCache:
         roles = self._roles.get(definition_id)
         if roles is None:
             rows = _BPMN_OF.fetchall(session.connection(), {"definition_id": definition_id})
-            roles = lane_roles(rows[0][0]) if rows else {}
+            roles = {}
+            if rows:
+                # a bundle's called processes have lanes of their own
+                files = rows[0][1]
+                files = json.loads(files) if isinstance(files, str) else (files or {})
+                for name, xml in sorted(files.items()):
+                    if name.lower().endswith(BPMN_FILE_SUFFIXES):
+                        roles.update(lane_roles(xml))
+                roles.update(lane_roles(rows[0][0]))
             with self._lock:
                 self._roles[definition_id] = roles
         return roles

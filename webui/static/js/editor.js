@@ -30,6 +30,13 @@
   /* The edited forms (file name -> JSON Schema) that travel with validate and deploy. */
   function formsBody(body) {
     if (window.Baton.formEditor) { body.forms = window.Baton.formEditor.payload(); } // throws on broken JSON
+    var bundle = window.Baton.bundle;
+    if (bundle) { // the rest of the bundle: the processes this one calls, its DMN tables
+      var files = {};
+      Object.keys(bundle.bpmn || {}).forEach(function (name) { if (name !== bundle.main) { files[name] = bundle.bpmn[name]; } });
+      Object.keys(bundle.dmn || {}).forEach(function (name) { files[name] = bundle.dmn[name]; });
+      body.files = files;
+    }
     return body;
   }
 
@@ -257,6 +264,9 @@
     })
     .then(function (src) {
       root.dispatchEvent(new CustomEvent("baton:forms", { detail: src.forms || {} }));
+      var kept = src.files || {}, bpmn = {}, dmn = {};
+      Object.keys(kept).forEach(function (name) { (/\.dmn$/i.test(name) ? dmn : bpmn)[name] = kept[name]; });
+      window.Baton.bundle = { main: "", bpmn: bpmn, dmn: dmn };
       return open(src.xml, src.version ? "Editing from " + src.process_id + " v" + src.version + "."
         : "A new process: draw it, validate, then deploy version 1.");
     })
