@@ -341,6 +341,8 @@ def cases(services: Services) -> list[Case]:
         ("throughput", rows("throughput"), heads, _count(instances)),
         ("budget by engagement", rows("budget", "engagement"), heads, _count(instances)),
         ("budget by client", rows("budget", "client"), heads, _count(instances)),
+        ("servicing by engagement", rows("servicing", "engagement"), heads, _count(instances)),
+        ("servicing by client", rows("servicing", "client"), heads, _count(instances)),
         ("growth by client", rows("growth", "client"), heads, _count(instances)),
         ("workload", rows("workload"), many_open, _count(ready)),
     ]

@@ -129,3 +129,23 @@ def test_bad_requests_get_clear_problems(app: Flask, deployed: Services) -> None
     assert wrong_dimension.status_code in (400, 422)
     assert "budget groups by engagement or client" in wrong_dimension.get_data(as_text=True)
     assert olga.get("/api/v1/reports/time?format=xml").status_code == 422
+
+
+def test_clients_match_whatever_their_case_and_unknown_filters_are_refused(
+    app: Flask, deployed: Services
+) -> None:
+    lee = caller(app, deployed, "lee")
+    exact = lee.get("/api/v1/reports/time?client=Acme").get_json()["rows"]
+    lower = lee.get("/api/v1/reports/time?client=acme").get_json()["rows"]
+    assert lower == exact and lower  # the inbox's search ignores case; so do the reports now
+    nobody = problem_of(lee.get("/api/v1/reports/time?client=Nobody"), 422)
+    assert nobody["detail"] == "no engagement has the client 'Nobody'"
+    assert nobody["errors"] == [{"pointer": "/client", "location": "query", "detail": nobody["detail"]}]
+    assert (
+        "no process 'nothing'" in problem_of(lee.get("/api/v1/reports/sla?definition=nothing"), 422)["detail"]
+    )
+    assert (
+        "version has the id 999" in problem_of(lee.get("/api/v1/reports/cost?version_id=999"), 422)["detail"]
+    )
+    assert problem_of(lee.get("/api/v1/reports/heatmap?process=engagement&client=Nobody"), 422)
+    assert problem_of(lee.get("/api/v1/reports/compare?process=engagement&client=Nobody"), 422)

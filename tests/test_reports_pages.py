@@ -129,3 +129,19 @@ def test_only_leadership_ops_and_admins_see_the_pages(
     assert ana.get("/reports").status_code == 403
     assert ana.get(f"/engagements/{history['acme']}/review").status_code == 403
     assert app.test_client().get("/reports").status_code == 302
+
+
+def test_the_filters_are_pickers_and_an_unknown_client_is_said_so(
+    deployed: Services, database_url: str, history: dict[str, int]
+) -> None:
+    app = make_app(deployed, database_url)
+    lee = logged_in(app, deployed, "lee")
+    page = lee.get("/reports/time").get_data(as_text=True)
+    assert '<select name="definition">' in page and '<option value="engagement"' in page
+    assert '<select name="version_id">' in page and "engagement v1</option>" in page
+    assert '<datalist id="report-clients"><option value="Acme"><option value="Globex">' in page
+    refused = lee.get("/reports/time?client=Nobody")
+    assert refused.status_code == 422
+    assert "no engagement has the client &#39;Nobody&#39;" in refused.get_data(as_text=True)
+    assert lee.get("/reports/time?client=acme").status_code == 200
+    assert lee.get("/reports/heatmap?client=Nobody").status_code == 422

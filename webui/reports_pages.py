@@ -19,6 +19,7 @@ from weasyprint import HTML
 from engine.errors import NotFoundError
 from workflows.agency import AM_LANE, PM_LANE, STAGE_LABELS
 from workflows.reports.compare import SECTIONS
+from workflows.reports.filters import FilterChoices, UnknownFilterError, filter_choices
 from workflows.reports.heatmap import MEASURE_LABELS, MEASURES, Heatmap
 from workflows.reports.process import ReportFilter
 from workflows.reports.registry import DESCRIPTORS, GROUPINGS, REPORTS, descriptor, read_report
@@ -140,12 +141,36 @@ def _read(name: str, filters: ReportFilter, by: str | None = None) -> ReportRows
         return read_report(session, svc, name, filters, by, actor=current_user().username)
 
 
+def _read_or_refuse(
+    names: list[tuple[str, str | None]], filters: ReportFilter, errors: dict[str, Any]
+) -> tuple[dict[str, ReportRows], dict[str, Any]]:
+    """The reports asked for; a filter naming nothing empties them and says which (422)."""
+    if errors:
+        filters = ReportFilter()
+    try:
+        return {name: _read(name, filters, by) for name, by in names}, errors
+    except UnknownFilterError as exc:
+        empty = {name: ReportRows(name, by if by else None, []) for name, by in names}
+        return empty, {**errors, exc.field: [str(exc)]}
+
+
+def _choices() -> FilterChoices:
+    svc = get_services()
+    with svc.db.unit_of_work(write=False) as session:
+        return filter_choices(session)
+
+
 @bp.get("/reports")
 def overview() -> tuple[str, int]:
     """The reports at a glance: time per stage, SLA, cost per lane, budget burn; links to all."""
     filters, _query, errors = _filters()
-    shown = [("time", "stage"), ("sla", "lane"), ("cost", "lane"), ("budget", "engagement")]
-    reports = {name: _read(name, filters, by) for name, by in shown}
+    shown: list[tuple[str, str | None]] = [
+        ("time", "stage"),
+        ("sla", "lane"),
+        ("cost", "lane"),
+        ("budget", "engagement"),
+    ]
+    reports, errors = _read_or_refuse(shown, filters, errors)
     charts = [c for name, _by in shown for c in charts_for(reports[name])[:1]]
     args = dict(request.args)
     return (
@@ -166,8 +191,9 @@ def overview() -> tuple[str, int]:
             },
             errors=errors,
             groupings=None,
+            choices=_choices(),
         ),
-        400 if errors else 200,
+        _status(errors),
     )
 
 
@@ -177,7 +203,8 @@ def report(name: str) -> tuple[str, int]:
     if name not in REPORTS:
         abort(404)
     filters, query, errors = _filters()
-    rows = _read(name, filters, None if errors else query.get("by"))
+    found, errors = _read_or_refuse([(name, None if errors else query.get("by"))], filters, errors)
+    rows = found[name]
     args = dict(request.args)
     svc = get_services()
     with svc.db.unit_of_work(write=False) as session:
@@ -201,9 +228,17 @@ def report(name: str) -> tuple[str, int]:
             csv_url=csv_url,
             errors=errors,
             groupings=GROUPINGS[name],
+            choices=_choices(),
         ),
-        400 if errors else 200,
+        _status(errors),
     )
+
+
+def _status(errors: dict[str, Any]) -> int:
+    """422 when a filter names nothing the store has, 400 for a malformed one, else 200."""
+    if not errors:
+        return 200
+    return 422 if set(errors) & {"definition", "version_id", "client"} else 400
 
 
 @bp.get("/engagements/<int:engagement_id>/review")
@@ -325,7 +360,11 @@ def heatmap_page() -> tuple[str, int]:
     processes = _processes()
     svc = get_services()
     with svc.db.unit_of_work(write=False) as session:
-        heat = read_heatmap(session, svc, query, current_user().username)
+        try:
+            heat = read_heatmap(session, svc, query, current_user().username)
+        except UnknownFilterError as exc:  # shown without it, and said so
+            errors = {**errors, exc.field: [str(exc)]}
+            heat = read_heatmap(session, svc, {**query, "client": None}, current_user().username)
     args = {k: v for k, v in request.args.items() if k in HEAT_KEYS and v}
     csv_url = f"{url_for('reports.heatmap_report')}?{urlencode({**args, 'format': 'csv'})}"
     return (
@@ -342,7 +381,7 @@ def heatmap_page() -> tuple[str, int]:
             csv_url=csv_url,
             errors=errors,
         ),
-        400 if errors else 200,
+        _status(errors),
     )
 
 
@@ -353,7 +392,11 @@ def compare_page() -> tuple[str, int]:
     processes = _processes()
     svc = get_services()
     with svc.db.unit_of_work(write=False) as session:
-        result = read_comparison(session, svc, query, current_user().username)
+        try:
+            result = read_comparison(session, svc, query, current_user().username)
+        except UnknownFilterError as exc:
+            errors = {**errors, exc.field: [str(exc)]}
+            result = read_comparison(session, svc, {**query, "client": None}, current_user().username)
     args = {k: v for k, v in request.args.items() if k in COMPARE_KEYS and v}
     csv_url = f"{url_for('reports.compare')}?{urlencode({**args, 'format': 'csv'})}"
     sections = {s: [r for r in result.rows if r["section"] == s] for s in SECTIONS}
@@ -370,7 +413,7 @@ def compare_page() -> tuple[str, int]:
             errors=errors,
             stage_labels=STAGE_LABELS,
         ),
-        400 if errors else 200,
+        _status(errors),
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
 from workflows.reports.compare import VersionComparison, compare_versions
+from workflows.reports.filters import UnknownFilterError
 from workflows.reports.heatmap import MEASURES, Heatmap, heatmap
 from workflows.reports.process import ReportFilter
 from workflows.reports.registry import GROUPINGS, REPORTS, read_report
@@ -25,6 +26,7 @@ from workflows.services import Services
 
 from ..formatting import reader_zone
 from .common import INT_MAX, actor, problems, text, work
+from .problems import problem
 
 blp = Blueprint(
     "reports",
@@ -48,7 +50,7 @@ class PeriodFields(Schema):
 
     start = fields.Date(data_key="from", metadata={"description": "first day covered (UTC, included)"})
     end = fields.Date(data_key="to", metadata={"description": "day the period ends (UTC, excluded)"})
-    client = text(max_length=200, metadata={"description": "only this client's engagements (exact name)"})
+    client = text(max_length=200, metadata={"description": "only this client's engagements (any case)"})
     format = fields.String(
         validate=validate.OneOf(["json", "csv"]),
         metadata={"description": "csv: the rows as CSV (so does 'Accept: text/csv')"},
@@ -179,9 +181,18 @@ def report(name: str, **query: Any) -> Any:
     """
     if name not in REPORTS:
         raise NotFound(f"no report '{name}': there are {', '.join(REPORTS)}")
-    with work() as (session, services):
-        rows = read_report(session, services, name, report_filter(query), query.get("by"), actor=actor())
+    try:
+        with work() as (session, services):
+            rows = read_report(session, services, name, report_filter(query), query.get("by"), actor=actor())
+    except UnknownFilterError as exc:
+        return unknown_filter(exc)
     return csv_response(rows) if wants_csv(query) else report_body(rows)
+
+
+def unknown_filter(exc: UnknownFilterError) -> Response:
+    """A 422 problem naming the filter that names nothing."""
+    errors = [{"pointer": f"/{exc.field}", "location": "query", "detail": str(exc)}]
+    return problem(422, str(exc), kind="invalid", errors=errors)
 
 
 # -- the heatmap and the version comparison ------------------------------------------------------
@@ -293,8 +304,11 @@ def heatmap_report(**query: Any) -> Any:
     """The bottleneck heatmap of a process diagram (leadership, ops leads, admins): per task,
     completed count, mean and median business hours, breach rate, open count, and its colour.
     """
-    with work() as (session, services):
-        heat = read_heatmap(session, services, query, actor())
+    try:
+        with work() as (session, services):
+            heat = read_heatmap(session, services, query, actor())
+    except UnknownFilterError as exc:
+        return unknown_filter(exc)
     if wants_csv(query):
         return rows_csv(heat.rows, f"heatmap-{heat.process_id}-v{heat.version or 'all'}-{heat.measure}")
     return heatmap_body(heat)
@@ -367,8 +381,11 @@ def compare(**query: Any) -> Any:
     """Two versions of a process side by side (leadership, ops leads, admins): time per stage,
     SLA compliance, rework rounds, cost per engagement, time per task, and the change.
     """
-    with work() as (session, services):
-        result = read_comparison(session, services, query, actor())
+    try:
+        with work() as (session, services):
+            result = read_comparison(session, services, query, actor())
+    except UnknownFilterError as exc:
+        return unknown_filter(exc)
     if wants_csv(query):
         return rows_csv(result.rows, f"compare-{result.process_id}-v{result.a}-v{result.b}")
     return comparison_body(result)

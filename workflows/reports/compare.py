@@ -25,6 +25,7 @@ from workflows.agency import STAGES
 from workflows.models import Effort
 from workflows.people.permissions import READ_REPORTS, authorize
 from workflows.reports.costs import rate_card
+from workflows.reports.filters import check_filters
 from workflows.reports.heatmap import (
     ElementFigures,
     Heatmap,
@@ -424,6 +425,7 @@ def compare_versions(
         NotFoundError: no such process or version.
     """
     authorize(session, actor, READ_REPORTS)
+    check_filters(session, filters or ReportFilter())
     default_a, default_b = latest_two(session, process_id)
     rows = (
         resolve_version(session, services, process_id, default_a if a is None else a),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from engine.models import DefinitionVersion, HumanTask
 from engine.xmlsafe import parse_xml
 from workflows.people.permissions import READ_REPORTS, authorize
+from workflows.reports.filters import check_filters
 from workflows.reports.process import ReportFilter, sla_report, time_report
 from workflows.services import Services
 from workflows.views.diagrams import get_version
@@ -275,6 +276,7 @@ def heatmap(
         ValueError: unknown measure.
     """
     authorize(session, actor, READ_REPORTS)
+    check_filters(session, filters or ReportFilter())
     if measure not in MEASURES:
         raise ValueError(f"unknown measure '{measure}' (expected one of {', '.join(MEASURES)})")
     passed_over = None

@@ -51,8 +51,8 @@ def engagement_instances(filters: ReportFilter) -> Select[int] | None:
     if filters.client is None and filters.process_id is None and filters.definition_id is None:
         return None
     query = select(Engagement.instance_id)
-    if filters.client is not None:
-        query = query.where(Engagement.client == filters.client)
+    if filters.client is not None:  # whatever its case, as the inbox's search
+        query = query.where(func.lower(Engagement.client) == filters.client.lower())
     if filters.process_id is not None:
         query = query.where(Engagement.process_id == filters.process_id)
     if filters.definition_id is not None:

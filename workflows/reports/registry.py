@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 import workflows.reports as package
 from workflows.people.permissions import READ_REPORTS, authorize
+from workflows.reports.filters import check_filters
 from workflows.reports.process import ReportFilter
 from workflows.reports.rows import ReportDescriptor, ReportRows
 from workflows.services import Services
@@ -84,7 +85,9 @@ def read_report(
 
     Raises:
         PermissionDenied: the actor may not read reports.
+        UnknownFilterError: a filter names no process, version or client the store has.
         ValueError: unknown report or dimension.
     """
     authorize(session, actor, READ_REPORTS)
+    check_filters(session, filters)
     return report_rows(session, services, name, filters, by)

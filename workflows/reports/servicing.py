@@ -121,7 +121,7 @@ def budget_share(services: Services) -> float:
     return float(value)
 
 
-def _counts(session: Session, instances: list[int]) -> dict[int, dict[str, int]]:
+def _counts(session: Session, instances: Any) -> dict[int, dict[str, int]]:
     """Per instance: check-ins, feedback rounds, changes asked, change requests, QC caught."""
     done = HumanTask.state == "completed"
     check_in = (HumanTask.lane == AM_LANE) & (
@@ -160,7 +160,7 @@ def _counts(session: Session, instances: list[int]) -> dict[int, dict[str, int]]
     return out
 
 
-def _handoffs(session: Session, instances: list[int]) -> dict[int, tuple[int, float]]:
+def _handoffs(session: Session, instances: Any) -> dict[int, tuple[int, float]]:
     """Per instance: hand-offs between lanes picked up, and their pickup hours summed."""
     giver, taker = aliased(HumanTask), aliased(HumanTask)
     query = (
@@ -229,9 +229,12 @@ def servicing_report(
     if engagement_id is not None:
         query = query.where(Engagement.id == engagement_id)
     found = session.execute(query).all()
-    instances = [row[3] for row in found]
-    if not instances:
+    if not found:
         return []
+    # the statement's instances as a subquery: a literal list of thousands of ids costs more
+    instances: Any = query.with_only_columns(Engagement.instance_id).order_by(None).scalar_subquery()
+    if engagement_id is not None or len(found) <= 500:
+        instances = [row[3] for row in found]
     effort = (
         select(Effort.instance_id, Effort.lane, func.sum(Effort.hours))
         .where(Effort.instance_id.in_(instances), Effort.lane.in_((AM_LANE, PM_LANE)))
