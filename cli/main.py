@@ -36,6 +36,7 @@ from workflows.demo.seed import DEMO_PASSWORD, seed_demo
 from workflows.engagements.lifecycle import cancel_engagement, start_engagement
 from workflows.engagements.tasks import complete_task
 from workflows.notify.outbox import flush_outbox
+from workflows.people.auth import purge_login_records
 from workflows.people.users import list_users
 from workflows.services import Services
 from workflows.time.durations import recompute_durations
@@ -513,9 +514,15 @@ def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
         timer_worker.stop()
 
 
+def _purge_logins(services: Services) -> int:
+    with services.db.unit_of_work() as session:
+        return purge_login_records(session, services)
+
+
 def _timer_worker(services: Services) -> TimerWorker:
     sweeper = services.deadline_sweeper()
-    sweeps = [sweeper.run_once, lambda: flush_outbox(services)]  # then e-mail what they caused
+    # then e-mail what they caused, and forget old login failures and expired sessions
+    sweeps = [sweeper.run_once, lambda: flush_outbox(services), lambda: _purge_logins(services)]
     return TimerWorker(services.db, services.runtime.fire_timers, sweeps=sweeps)
 
 

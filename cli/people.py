@@ -13,7 +13,13 @@ from workflows.agency import ROLES
 from workflows.engagements.effort import effort_totals, log_effort
 from workflows.engagements.lifecycle import change_team
 from workflows.engagements.tasks import claim_task, reassign_task, unclaim_task
-from workflows.people.auth import change_password, issue_token, list_tokens, revoke_token
+from workflows.people.auth import (
+    change_password,
+    issue_token,
+    list_tokens,
+    needs_current_password,
+    revoke_token,
+)
 from workflows.people.covers import add_cover, list_covers
 from workflows.people.directory import create_user, directory, update_user
 from workflows.people.leads import set_lead
@@ -95,9 +101,10 @@ def users_list(ctx: click.Context, role: str | None, actor: str | None) -> None:
 @click.pass_context
 @handle_errors
 def users_deactivate(ctx: click.Context, username: str, actor: str | None) -> None:
-    """Deactivate a user: they can no longer act, and get no new task."""
+    """Deactivate a user: they can no longer act, get no new task; their tokens are revoked."""
+    services = _services(ctx)
     with unit_of_work(ctx) as session:
-        update_user(session, username, actor=actor, active=False)
+        update_user(session, username, actor=actor, active=False, at=services.runtime.clock())
     console.print(f"deactivated {_e(username)}")
 
 
@@ -123,13 +130,30 @@ def users_lead(ctx: click.Context, username: str, role: str, lead: bool, actor: 
     prompt="New password",
     help="The new password (prompted, hidden, twice, when not given; prefer the prompt).",
 )
+@click.option(
+    "--current-password",
+    help="Your current password, to change your own (prompted, hidden, when not given).",
+)
 @click.option("--as", "actor", help=SETUP_AS.format("Who sets it: the user or an admin"))
 @click.pass_context
 @handle_errors
-def users_password(ctx: click.Context, username: str, password: str, actor: str | None) -> None:
-    """Set USERNAME's password for logging in to the web pages (their open sessions end)."""
+def users_password(
+    ctx: click.Context, username: str, password: str, current_password: str | None, actor: str | None
+) -> None:
+    """Set USERNAME's password: your own with the current one, anyone's as an admin.
+
+    Their API tokens are revoked and their open sessions end.
+    """
+    services = _services(ctx)
+    if current_password is None:  # asked before the write begins: typing holds no lock
+        with unit_of_work(ctx, write=False) as session:
+            needed = needs_current_password(session, username, actor=actor)
+        if needed:
+            current_password = click.prompt("Current password", hide_input=True)
     with unit_of_work(ctx) as session:
-        change_password(session, username, password, actor=actor)
+        change_password(
+            session, services, username, password, actor=actor, current_password=current_password or None
+        )
     console.print(f"password set for {_e(username)}")
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from .errors import ConflictError, DefinitionError, LintIssue, NotFoundError
 from .facts import fact_names
+from .formschema import form_schema_problems, make_form_validator
 from .models import DefinitionVersion
 from .sandbox import check_expression, check_script
 from .serialization import SERIALIZER_VERSION, WorkflowCodec
@@ -256,6 +257,9 @@ def _load_form(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
         validator_for(raw, default=Draft202012Validator).check_schema(raw)
     except SchemaError as exc:
         return None, f"not a valid JSON Schema: {exc.message}"
+    unsafe = form_schema_problems(raw)
+    if unsafe:
+        return None, "; ".join(f"{message} (at {pointer or '/'})" for pointer, message in unsafe)
     return raw, None
 
 
@@ -270,12 +274,6 @@ def _load_json_object(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(raw, dict):
         return None, "a UI schema must be a JSON object"
     return raw, None
-
-
-def make_form_validator(schema: dict[str, Any]) -> Validator:
-    """A validator for a form schema, with format checks (dates, e-mails...) switched on."""
-    cls = validator_for(schema, default=Draft202012Validator)
-    return cls(schema, format_checker=FormatChecker())
 
 
 # -- the registry --------------------------------------------------------------------

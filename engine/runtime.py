@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from referencing.exceptions import Unresolvable
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task, TaskState
 from sqlalchemy import select
@@ -356,7 +357,14 @@ class Runtime:
         validator = self.definitions.form_validator(definition, form)
         if validator is None:
             raise FormValidationError(form, [FieldError("", "the definition does not carry this form")])
-        errors = [_field_error(e) for e in validator.iter_errors(data)]
+        try:
+            errors = [_field_error(e) for e in validator.iter_errors(data)]
+        except Unresolvable as exc:  # deployed before such references were refused: never fetched
+            ref = str(getattr(exc, "ref", ""))[:200]
+            raise FormValidationError(
+                form,
+                [FieldError("", f"the form refers to '{ref}' outside itself, which Baton never fetches")],
+            ) from None
         if errors:
             raise FormValidationError(form, sorted(errors, key=lambda e: e.path))
 

@@ -73,6 +73,30 @@ def caller(app: Flask, services: Services, username: str) -> Caller:
     return Caller(app.test_client(), username, token_for(services, username))
 
 
+class SessionCaller(Caller):
+    """One person calling the API from a logged-in browser session (cookie + X-CSRFToken)."""
+
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kw: Any
+    ) -> TestResponse:
+        """Send a request with the session cookie and its CSRF token."""
+        sent = {"X-CSRFToken": self.secret, **(headers or {})}
+        return self.client.open(path, method=method, headers=sent, **kw)
+
+
+def logged_in(app: Flask, username: str, password: str) -> SessionCaller:
+    """`username` logged in to the pages with `password`, calling the API with that session."""
+    client = app.test_client()
+    form = {
+        "username": username,
+        "password": password,
+        "csrf_token": csrf_from(client.get("/login").get_data(as_text=True)),
+    }
+    assert client.post("/login", data=form).status_code == 302, f"{username} could not log in"
+    me = client.get("/api/v1/me").get_json()
+    return SessionCaller(client, username, me["csrf_token"])
+
+
 def give_password(services: Services, username: str, password: str) -> None:
     """Set a user's password (as `baton users password` does)."""
     with services.db.unit_of_work() as session:

@@ -75,6 +75,7 @@ class Case:
     body: Any = None
     fresh: str | None = None  # what each call needs made anew: engagement, claimed, token
     page: bool = False  # a page (session cookie, form post) rather than the API (token, JSON)
+    session: bool = False  # an API call made from the logged-in browser (what a token may not do)
     form: dict[str, str] = field(default_factory=dict)
 
 
@@ -271,12 +272,15 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("users.show", "GET"): Case(API + "/users/priya", everyone(200)),
     ("users.change", "PATCH"): Case(API + "/users/priya", only(200, "admin"), body={"name": "Priya S."}),
+    # a password and new tokens need a password login: a token is refused (tests/test_auth_rules.py)
     ("users.password", "PUT"): Case(
-        API + "/users/priya/password", only(204, "admin"), body={"password": "{password}"}
+        API + "/users/priya/password", only(204, "admin"), body={"password": "{password}"}, session=True
     ),
     ("users.me", "GET"): Case(API + "/me", everyone(200)),
     ("users.tokens", "GET"): Case(API + "/me/tokens", everyone(200)),
-    ("users.new_token", "POST"): Case(API + "/me/tokens", everyone(201), body={"name": "script"}),
+    ("users.new_token", "POST"): Case(
+        API + "/me/tokens", everyone(201), body={"name": "script"}, session=True
+    ),
     # report pages and the engagement review: leadership, ops leads and admins
     ("reports_pages.overview", "GET"): Case("/reports", readers(200), page=True),
     ("reports_pages.report", "GET"): Case("/reports/cost?by=lane", readers(200), page=True),
@@ -368,8 +372,12 @@ class Walk:
         url = case.url.format(**values)
         if case.page:
             return self._page(method, url, case, role, values)
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role in self.tokens else {}
         body = _fill(case.body, values) if case.body is not None else None
+        if case.session and role != "anonymous":
+            client = self.sessions[role]
+            token = client.get("/api/v1/me").get_json()["csrf_token"]
+            return client.open(url, method=method, json=body, headers={"X-CSRFToken": token})
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role in self.tokens else {}
         return self.app.test_client().open(url, method=method, json=body, headers=headers)
 
     def _page(self, method: str, url: str, case: Case, role: str, values: dict[str, Any]) -> TestResponse:

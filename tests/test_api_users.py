@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from tests.api_support import Caller, caller, csrf_from, problem_of
+from tests.api_support import Caller, caller, csrf_from, give_password, logged_in, problem_of
 from workflows.services import Services
 
 
@@ -79,13 +79,25 @@ def test_only_admins_manage_users_but_everyone_reads_the_directory(app: Flask, d
     problem_of(olga.post("/api/v1/users", json={"username": "x", "name": "X", "roles": ["admin"]}), 403)
 
 
-def test_people_set_their_own_password_and_the_admin_anyones(
-    app: Flask, deployed: Services, adam: Caller
+def test_people_set_their_own_password_with_the_current_one_and_the_admin_anyones(
+    app: Flask, deployed: Services
 ) -> None:
-    pete = caller(app, deployed, "pete")
-    assert pete.put("/api/v1/users/pete/password", json={"password": "pete's new pw"}).status_code == 204
+    give_password(deployed, "pete", "pete's first pw")
+    give_password(deployed, "adam", "adam's own pw")
+    pete = logged_in(app, "pete", "pete's first pw")
+    missing = problem_of(pete.put("/api/v1/users/pete/password", json={"password": "pete's new pw"}), 403)
+    assert missing["detail"] == "give your current password to change it"
+    wrong = {"password": "pete's new pw", "current_password": "a guess"}
+    assert problem_of(pete.put("/api/v1/users/pete/password", json=wrong), 403)["detail"] == (
+        "the current password is wrong"
+    )
+    right = {"password": "pete's new pw", "current_password": "pete's first pw"}
+    assert pete.put("/api/v1/users/pete/password", json=right).status_code == 204
     assert logs_in(app, "pete", "pete's new pw")
+    assert pete.get("/api/v1/me").status_code == 200  # the session that changed it goes on
     problem_of(pete.put("/api/v1/users/ana/password", json={"password": "hijacked pw"}), 403)
+
+    adam = logged_in(app, "adam", "adam's own pw")  # resetting another's needs no current password
     assert adam.put("/api/v1/users/ana/password", json={"password": "ana's reset pw"}).status_code == 204
     assert logs_in(app, "ana", "ana's reset pw")
     problem_of(adam.put("/api/v1/users/ana/password", json={"password": "ana"}), 422)

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from tests.api_support import csrf_from, give_password, make_app, problem_of, token_for
+from tests.api_support import csrf_from, give_password, logged_in, make_app, problem_of, token_for
 from tests.conftest import FakeClock
 from workflows.models import ApiToken, LoginFailure, User
 from workflows.people.auth import attempt_login, revoke_token
@@ -98,26 +98,35 @@ def test_passwords_are_stored_as_argon2id_hashes(deployed: Services) -> None:
     assert stored is not None and stored.startswith("$argon2id$") and PASSWORD not in stored
 
 
-def test_five_failures_lock_that_username_from_that_address_for_a_while(
+def test_five_failures_lock_that_username_from_every_address_for_a_while(
     app: Flask, client: FlaskClient, deployed: Services, clock: FakeClock
 ) -> None:
-    for _ in range(5):
-        assert log_in(client, "ana", "guess").status_code == 401
-    locked = log_in(client, "ana", PASSWORD)  # even the right password waits
+    for n in range(5):  # spread over addresses: the username's count holds them all
+        assert log_in(client, "ana", "guess", addr=f"10.0.0.{n + 1}").status_code == 401
+    locked = log_in(client, "ana", PASSWORD, addr="10.0.9.9")  # even the right password waits
     assert locked.status_code == 429
     assert "Too many failed attempts" in locked.get_data(as_text=True)
     assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
 
-    # another address, or another username, is not held up
-    assert log_in(client, "ana", PASSWORD, addr="10.0.0.2").status_code == 302
+    # another username, from the same address, is not held up
     give_password(deployed, "alex", PASSWORD)
-    assert log_in(app.test_client(), "alex", PASSWORD).status_code == 302
+    assert log_in(app.test_client(), "alex", PASSWORD, addr="10.0.0.1").status_code == 302
 
     clock.now += timedelta(minutes=15, seconds=1)
     assert log_in(app.test_client(), "ana", PASSWORD).status_code == 302
-    with deployed.db.unit_of_work(write=False) as session:  # a success clears the failures
+    with deployed.db.unit_of_work(write=False) as session:  # a success clears the username's failures
         left = session.scalars(select(LoginFailure).where(LoginFailure.username == "ana")).all()
     assert left == []
+
+
+def test_twenty_failures_from_one_address_lock_that_address_for_every_username(
+    app: Flask, deployed: Services
+) -> None:
+    give_password(deployed, "alex", PASSWORD)
+    for n in range(20):  # a sprayer tries many usernames, a few times each
+        assert log_in(app.test_client(), f"user{n % 10}", "guess", addr="10.6.6.6").status_code == 401
+    assert log_in(app.test_client(), "alex", PASSWORD, addr="10.6.6.6").status_code == 429
+    assert log_in(app.test_client(), "alex", PASSWORD, addr="10.0.0.7").status_code == 302
 
 
 def test_the_limit_holds_across_workers_because_failures_are_in_the_database(
@@ -234,9 +243,11 @@ def test_a_tokens_last_use_is_kept_to_the_minute(app: Flask, deployed: Services,
 
 
 def test_people_manage_their_own_tokens_over_the_api(app: Flask, deployed: Services) -> None:
+    give_password(deployed, "pete", PASSWORD)
     pete = {"Authorization": f"Bearer {token_for(deployed, 'pete', 'laptop')}"}
+    browser = logged_in(app, "pete", PASSWORD)  # new tokens come from a password login only
     client = app.test_client()
-    issued = client.post("/api/v1/me/tokens", json={"name": "crm-sync"}, headers=pete)
+    issued = browser.post("/api/v1/me/tokens", json={"name": "crm-sync"})
     assert issued.status_code == 201
     new = issued.get_json()
     assert new["name"] == "crm-sync" and new["secret"].startswith(new["hint"])

@@ -105,7 +105,17 @@ COMMANDS: dict[str, Command] = {
     "users deactivate": Command(lambda f: ["users", "deactivate", "temp"], frozenset({"adam"})),
     "users lead": Command(lambda f: ["users", "lead", "alex", "account_manager"], OPERATORS),
     "users password": Command(
-        lambda f: ["users", "password", "ana", "--password", "a long passphrase"], frozenset({"ana", "adam"})
+        # ana changing her own gives the current one (the admin set it, or she has none yet)
+        lambda f: [
+            "users",
+            "password",
+            "ana",
+            "--password",
+            "a long passphrase",
+            "--current-password",
+            "a long passphrase",
+        ],
+        frozenset({"ana", "adam"}),
     ),
     "tokens issue": Command(lambda f: ["tokens", "issue", "ana", "--name", "ci"], frozenset({"ana", "adam"})),
     "tokens list": Command(lambda f: ["tokens", "list", "ana"], frozenset({"ana", "adam"})),

@@ -14,7 +14,6 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    current_app,
     flash,
     g,
     redirect,
@@ -32,12 +32,14 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from workflows.people.auth import (
+    SESSION_LIFETIME,
     attempt_login,
+    end_session,
     holder_of_token,
     person_for_session,
-    session_stamp,
     touch_token,
 )
 from workflows.people.users import Person
@@ -52,7 +54,6 @@ csrf = CSRFProtect()
 # endpoints anyone may reach (the login page, liveness, static files, the API's description)
 PUBLIC = frozenset({"auth.login", "pages.healthz", "static", "api-docs.openapi_json", "api_docs.page"})
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-SESSION_LIFETIME = timedelta(hours=12)
 
 # settings `create_app` starts from (Flask's own defaults differ); the environment overrides them
 DEFAULTS: dict[str, Any] = {
@@ -62,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "PERMANENT_SESSION_LIFETIME": SESSION_LIFETIME,
     # a CSRF token lives as long as its session (the cookie's lifetime bounds it)
     "WTF_CSRF_TIME_LIMIT": None,
+    # how many proxies in front of Baton set X-Forwarded-For/-Proto: 0 trusts no such header
+    "TRUSTED_PROXIES": 0,
 }
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -82,8 +85,13 @@ def init_app(app: Flask) -> None:
     Settings (``BATON_`` environment variables when the app reads the environment):
     ``SECRET_KEY`` (default: a random key kept in the instance folder, shared by the
     workers of one machine), ``SESSION_COOKIE_SECURE`` (default true; false only for
-    plain-http development), ``PERMANENT_SESSION_LIFETIME`` (seconds, default 12 hours).
+    plain-http development), ``PERMANENT_SESSION_LIFETIME`` (seconds, default 12 hours),
+    ``TRUSTED_PROXIES`` (how many reverse proxies in front set ``X-Forwarded-For`` and
+    ``-Proto``; default 0: the headers are ignored, the client is the connection's address).
     """
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:  # only then does a forwarded address name the client (login throttling)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # `_guard` decides, for pages and API alike
     if not app.config.get("SECRET_KEY"):
@@ -132,7 +140,7 @@ def _guard() -> Any:
         refusal = _bearer(header)
         if refusal is not None:
             return refusal
-    elif "user" in session:
+    elif "sid" in session:
         _from_session()
     if request.endpoint is None:  # no such route: routing answers 404 or 405
         return None
@@ -182,11 +190,23 @@ def _bearer(header: str) -> Response | None:
 
 def _from_session() -> None:
     with _identification_work() as work:
-        person = person_for_session(work, str(session.get("user")), str(session.get("stamp", "")))
-    if person is None:  # deactivated, or the password changed: the session is over
+        person = person_for_session(work, str(session.get("sid", "")))
+    if person is None:  # logged out, deactivated, or the password changed: the session is over
         session.clear()
         return
     g.user, g.via = person, "session"
+
+
+def session_secret() -> str | None:
+    """The secret of the request's browser session (None for a token or no login)."""
+    if g.get("via") != "session":
+        return None
+    return str(session.get("sid", "")) or None
+
+
+def by_token() -> bool:
+    """True when the request was authenticated by an API token (not a password login)."""
+    return bool(g.get("via") == "token")
 
 
 @contextmanager
@@ -231,7 +251,7 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     """The login form; a right password starts a session, repeated failures are slowed down."""
     next_url = _safe_next(request.values.get("next"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: the form, never a password check
         if g.user is not None:
             return redirect(next_url)
         return render_template("login.html", next=next_url)
@@ -239,10 +259,16 @@ def login() -> Any:
     password = request.form.get("password", "")
     services = get_services()
     with services.db.unit_of_work() as work:  # commits the failure it records, too
-        outcome = attempt_login(work, services, username, password, remote_addr=request.remote_addr or "")
+        lifetime = current_app.permanent_session_lifetime
+        outcome = attempt_login(
+            work,
+            services,
+            username,
+            password,
+            remote_addr=request.remote_addr or "",
+            session_lifetime=lifetime,
+        )
         user = outcome.user
-        stamp = session_stamp(user) if user is not None else ""
-        name = user.username if user is not None else ""
     if outcome.throttled:
         minutes = max(1, round((outcome.retry_after or 60) / 60))
         flash(f"Too many failed attempts: try again in about {minutes} minute(s).", "error")
@@ -253,13 +279,18 @@ def login() -> Any:
         return render_template("login.html", next=next_url, username=username), 401
     session.clear()  # nothing of the anonymous session carries over
     session.permanent = True
-    session["user"], session["stamp"] = name, stamp
+    session["sid"] = outcome.session_secret
     return redirect(next_url)
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    """End the session (a POST with the CSRF token: a link elsewhere cannot log anyone out)."""
+    """End the session server-side (a POST with the CSRF token: a link elsewhere cannot log anyone
+    out); a saved copy of the cookie no longer works."""
+    secret = session_secret()
+    if secret is not None:
+        with request_work.work(write=True) as (work, _services):
+            end_session(work, secret)
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

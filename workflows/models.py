@@ -191,9 +191,33 @@ class LoginFailure(Base):
     """A failed login, kept for a while to slow down password guessing (per username and address)."""
 
     __tablename__ = "login_failure"
-    __table_args__ = (Index("ix_login_failure_key", "username", "remote_addr", "at"),)
+    # counted per username and per address apart; `at` alone for the worker's purge
+    __table_args__ = (
+        Index("ix_login_failure_user", "username", "at"),
+        Index("ix_login_failure_addr", "remote_addr", "at"),
+        Index("ix_login_failure_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     username: Mapped[str] = mapped_column(String(100))
     remote_addr: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoginSession(Base):
+    """A browser session, kept server-side: logging out, a new password or deactivation ends it.
+
+    The cookie carries a random secret; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "login_session"
+    __table_args__ = (
+        Index("ix_login_session_user", "user_id"),
+        Index("ix_login_session_expires", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -19,7 +19,7 @@ from workflows.people.auth import (
 )
 from workflows.people.directory import create_user, directory, person, update_user, whoami
 
-from ..auth import csrf_token
+from ..auth import by_token, csrf_token, session_secret
 from .common import INT_MAX, actor, problems, text, work
 
 blp = Blueprint(
@@ -74,9 +74,13 @@ class RoleQuery(Schema):
 
 
 class PasswordSchema(Schema):
-    """A new password."""
+    """A new password (and, for your own, the current one)."""
 
     password = text(max_length=MAX_PASSWORD, required=True, min_length=MIN_PASSWORD)
+    current_password = text(
+        max_length=MAX_PASSWORD,
+        metadata={"description": "your current password (needed for your own, not for an admin's reset)"},
+    )
 
 
 class MeSchema(Schema):
@@ -168,8 +172,8 @@ def show(username: str) -> Any:
 @problems(blp, 400, 403, 404, 422)
 def change(args: dict[str, Any], username: str) -> Any:
     """Change a user's name, e-mail, roles or activation (admins; not your own admin role)."""
-    with work(write=True) as (session, _services):
-        return update_user(session, username, actor=actor(), **args)
+    with work(write=True) as (session, services):
+        return update_user(session, username, actor=actor(), at=services.runtime.clock(), **args)
 
 
 @blp.put("/users/<username>/password")
@@ -177,9 +181,22 @@ def change(args: dict[str, Any], username: str) -> Any:
 @blp.response(204)
 @problems(blp, 400, 403, 404, 422)
 def password(args: dict[str, Any], username: str) -> None:
-    """Set a password (the user themselves, or an admin); the user's sessions end."""
-    with work(write=True) as (session, _services):
-        change_password(session, username, args["password"], actor=actor())
+    """Set a password: your own with the current one, or anyone's as an admin.
+
+    The user's API tokens are revoked and their other sessions end. Refused (403) to a request
+    made with an API token: log in with the password.
+    """
+    with work(write=True) as (session, services):
+        change_password(
+            session,
+            services,
+            username,
+            args["password"],
+            actor=actor(),
+            current_password=args.get("current_password"),
+            by_token=by_token(),
+            keep_session=session_secret(),
+        )
 
 
 @blp.get("/me")
@@ -213,9 +230,14 @@ def tokens() -> Any:
 @blp.response(201, IssuedTokenSchema)
 @problems(blp, 400, 403, 422)
 def new_token(args: dict[str, Any]) -> Any:
-    """Issue a personal API token; its secret is in this response only."""
+    """Issue a personal API token; its secret is in this response only.
+
+    Refused (403) to a request made with an API token: a token cannot mint others.
+    """
     with work(write=True) as (session, services):
-        issued = issue_token(session, services, actor(), name=args["name"], actor=actor())
+        issued = issue_token(
+            session, services, actor(), name=args["name"], actor=actor(), by_token=by_token()
+        )
         return issued, 201
 
 

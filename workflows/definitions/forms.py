@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
+from engine.formschema import form_schema_problems
 from workflows.agency import APPROVAL_DECISIONS, APPROVED, decision_fields
 
 # the field types the task page renders (webui/forms.py `kind_of`)
@@ -53,6 +54,9 @@ def schema_problems(schema: Mapping[str, Any], *, approval: bool = False) -> lis
         SchemaProblem(_pointer(error.absolute_path), f"not a valid JSON Schema: {error.message}")
         for error in sorted(meta.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path)))
     ]
+    if problems:
+        return problems
+    problems.extend(SchemaProblem(pointer, message) for pointer, message in form_schema_problems(schema))
     if problems:
         return problems
     problems.extend(_page_problems(schema))

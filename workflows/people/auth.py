@@ -1,4 +1,4 @@
-"""Who is asking: passwords, personal API tokens, browser-session stamps, and slowing down guessing.
+"""Who is asking: passwords, personal API tokens, server-side browser sessions, and slowing down guessing.
 
 Use cases take the unit of work (a session) first and the services second. Nothing here knows
 about HTTP: the web layer hands in what it read (a password, a bearer secret, the client's
@@ -6,24 +6,25 @@ address) and gets back a person, or a refusal.
 
 * **Passwords** are hashed with argon2id (argon2-cffi's defaults, RFC 9106's low-memory
   profile); a hash made with older parameters is upgraded at the next successful login.
-* **Login attempts** are slowed down per username and client address: after
-  `MAX_FAILURES` failures within `FAILURE_WINDOW`, further attempts are refused without
-  looking at the password until the oldest failure ages out. Failures live in the database,
-  so the limit holds across processes and workers; a successful login clears them.
+* **Login attempts** are slowed down per username and per address apart
+  (`workflows.people.throttle`), counted atomically on PostgreSQL too.
+* **Changing a password** needs the current one (an admin resetting someone else's excepted),
+  revokes the user's API tokens and ends their other browser sessions; deactivation does the
+  same (`end_access`), and reactivation revives nothing.
 * **API tokens** are random secrets (256 bits) shown once; only their SHA-256 is stored (a
   slow hash adds nothing for secrets that cannot be guessed). They can be revoked, and
   remember when they were last used (to the minute, so a request does not write each time).
-* **Browser sessions** carry the username and a stamp derived from the password hash:
-  changing the password or deactivating the user ends every session.
+  A request authenticated by a token may neither issue tokens nor change the password.
+* **Browser sessions** are rows (`LoginSession`): the cookie carries a random secret whose
+  SHA-256 is stored; logging out deletes the row, so a saved cookie stops working.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from argon2 import PasswordHasher
@@ -34,15 +35,15 @@ from sqlalchemy.orm import Session
 from engine.errors import NotFoundError
 from engine.fastsql import FastStatement
 from workflows.agency import ADMIN
-from workflows.models import ApiToken, LoginFailure, User, UserRole
+from workflows.models import ApiToken, LoginSession, User, UserRole
+from workflows.people import throttle
 from workflows.people.permissions import PermissionDenied, acting_user, authorize_administration
 from workflows.people.users import Person, get_user
 from workflows.services import Services
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256  # argon2 takes any length; a bound keeps a login request cheap
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
+SESSION_LIFETIME = timedelta(hours=12)  # a browser session's default lifetime
 TOKEN_PREFIX = "baton_"
 TOKEN_TOUCH_EVERY = timedelta(minutes=1)  # how stale `last_used_at` may get before a write
 MAX_TOKEN_NAME = 100
@@ -74,10 +75,25 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def set_password(session: Session, username: str, password: str) -> User:
-    """Give a user a new password (an operator command: `baton users password`).
+def set_password(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    at: datetime | None = None,
+    keep_session: str | None = None,
+) -> User:
+    """Give a user a new password, ending their access by other means (an operator's primitive).
 
-    Every browser session of the user ends (their stamp changes).
+    Every API token of the user is revoked and every browser session ends, except the one whose
+    secret is `keep_session` (the session making the change keeps going).
+
+    Args:
+        session: the unit of work.
+        username: whose password.
+        password: the new password.
+        at: when (the clock's now; wall-clock time when not given, as for the demo seed).
+        keep_session: the secret of a browser session to keep.
 
     Raises:
         NotFoundError: no such user.
@@ -86,31 +102,90 @@ def set_password(session: Session, username: str, password: str) -> User:
     user = get_user(session, username)
     check_password_rules(username, password)
     user.password_hash = hash_password(password)
+    end_access(session, user.id, at=at or datetime.now(UTC), keep_session=keep_session)
     session.flush()
     return user
 
 
-def change_password(
-    session: Session, username: str, password: str, *, actor: str | None
-) -> User:
-    """Set `username`'s password as `actor`: the user themselves or an admin.
+def end_access(session: Session, user_id: int, *, at: datetime, keep_session: str | None = None) -> None:
+    """Revoke every API token of a user and end their browser sessions (but `keep_session`)."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    ended = delete(LoginSession).where(LoginSession.user_id == user_id)
+    if keep_session is not None:
+        ended = ended.where(LoginSession.secret_hash != _digest(keep_session))
+    session.execute(ended)
 
-    Their browser sessions end. With no actor, only while the store has no admin yet (see
-    `authorize_administration`).
+
+def _refuse_token(by_token: bool, what: str) -> None:
+    if by_token:
+        raise PermissionDenied(f"a request made with an API token may not {what}: log in with your password")
+
+
+def needs_current_password(session: Session, username: str, *, actor: str | None) -> bool:
+    """True when `actor` changing `username`'s password must give the current one.
+
+    That is when they change their own and have one (an admin resetting someone else's, or a
+    user without a password yet, need none). Pages and the CLI use it to ask for it.
+    """
+    if actor is None or actor != username:
+        return False
+    return session.scalar(select(User.password_hash).where(User.username == username)) is not None
+
+
+def change_password(
+    session: Session,
+    services: Services,
+    username: str,
+    password: str,
+    *,
+    actor: str | None,
+    current_password: str | None = None,
+    by_token: bool = False,
+    keep_session: str | None = None,
+) -> User:
+    """Set `username`'s password as `actor`: the user themselves, with their current password,
+    or an admin resetting someone else's (no current password needed).
+
+    The user's API tokens are revoked and their browser sessions end, all but `keep_session`
+    (the session that made the change). With no actor, only while the store has no admin yet
+    (see `authorize_administration`).
+
+    Args:
+        session: the unit of work.
+        services: Baton's services (the clock).
+        username: whose password.
+        password: the new password.
+        actor: who changes it; None for an operator setting up a store without an admin.
+        current_password: the user's current password (needed unless an admin resets another's).
+        by_token: the request was authenticated by an API token (refused: a stolen token must
+            not take the account).
+        keep_session: the secret of the browser session making the change (it stays open).
 
     Raises:
-        PermissionDenied: anyone else.
+        PermissionDenied: anyone else; a wrong or missing current password; a token request.
         NotFoundError, PasswordRejected.
     """
+    _refuse_token(by_token, "change a password")
+    now = services.runtime.clock()
     if actor is None:
         authorize_administration(session, None)
-        return set_password(session, username, password)
+        return set_password(session, username, password, at=now)
     doer = acting_user(session, actor)
     if doer.username != username and not doer.has_role(ADMIN):
         raise PermissionDenied(
             f"{doer.username} may not set {username}'s password: only they or an admin may"
         )
-    return set_password(session, username, password)
+    user = get_user(session, username)
+    if needs_current_password(session, username, actor=doer.username):
+        if current_password is None:
+            raise PermissionDenied("give your current password to change it")
+        if not _verify(user.password_hash, current_password):
+            raise PermissionDenied("the current password is wrong")
+    return set_password(session, username, password, at=now, keep_session=keep_session)
 
 
 # -- logging in ----------------------------------------------------------------------------
@@ -125,6 +200,7 @@ class LoginOutcome:
 
     user: User | None
     retry_after: int | None = None  # seconds, when too many attempts failed lately
+    session_secret: str | None = None  # the new browser session's, on success (for the cookie)
 
     @property
     def throttled(self) -> bool:
@@ -133,45 +209,49 @@ class LoginOutcome:
 
 
 def attempt_login(
-    session: Session, services: Services, username: str, password: str, *, remote_addr: str
+    session: Session,
+    services: Services,
+    username: str,
+    password: str,
+    *,
+    remote_addr: str,
+    session_lifetime: timedelta = SESSION_LIFETIME,
 ) -> LoginOutcome:
-    """Check a username and password, counting failures per username and client address.
+    """Check a username and password, counting failures per username and per address apart.
+
+    The attempt takes a lock on its username and its address first (PostgreSQL: transaction
+    advisory locks; SQLite: the write transaction itself), so parallel attempts are counted
+    one after another and no more than `MAX_FAILURES` passwords are checked per window.
 
     Args:
         session: the unit of work (commit it whatever the outcome: failures are recorded).
         services: Baton's services (the clock).
         username: as typed (surrounding blanks and case do not matter).
         password: as typed.
-        remote_addr: the client's address, as the web server saw it.
+        remote_addr: the client's address (behind a trusted proxy: the one it forwarded).
+        session_lifetime: how long the browser session a success starts may last.
 
     Returns:
-        The user when the password is right and the user active; otherwise no user, and the
-        seconds to wait when the attempt was refused for too many recent failures.
+        The user and the new browser session's secret when the password is right and the user
+        active; otherwise no user, and the seconds to wait when the attempt was refused for too
+        many recent failures.
     """
     now = services.runtime.clock()
     name = username.strip().lower()[:100]
     addr = (remote_addr or "unknown")[:64]
-    key = (LoginFailure.username == name) & (LoginFailure.remote_addr == addr)
-    session.execute(delete(LoginFailure).where(key, LoginFailure.at <= now - FAILURE_WINDOW))
-    recent = list(
-        session.scalars(
-            select(LoginFailure.at).where(key).order_by(LoginFailure.at.desc()).limit(MAX_FAILURES)
-        )
-    )
-    if len(recent) >= MAX_FAILURES:
-        # the attempt is allowed again once the oldest of the last MAX_FAILURES failures ages out
-        wait = recent[-1] + FAILURE_WINDOW - now
-        return LoginOutcome(None, retry_after=max(1, math.ceil(wait.total_seconds())))
+    throttle.lock(session, name, addr)
+    wait = throttle.wait_for(session, name, addr, now=now)
+    if wait is not None:
+        return LoginOutcome(None, retry_after=wait)
     user = session.scalar(select(User).where(User.username == name))
     if user is None or not user.active or not _verify(user.password_hash, password):
-        session.add(LoginFailure(username=name, remote_addr=addr, at=now))
-        session.flush()
+        throttle.record_failure(session, name, addr, now=now)
         return LoginOutcome(None)
-    session.execute(delete(LoginFailure).where(key))
+    throttle.forget(session, name)
     if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    session.flush()
-    return LoginOutcome(user)
+    secret = start_session(session, user.id, at=datetime.now(UTC), lifetime=session_lifetime)
+    return LoginOutcome(user, session_secret=secret)
 
 
 def _verify(password_hash: str | None, password: str) -> bool:
@@ -183,22 +263,51 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def purge_login_records(session: Session, services: Services) -> int:
+    """Delete login failures older than the window and expired browser sessions (the worker runs it).
+
+    Returns:
+        How many rows went.
+    """
+    gone = throttle.purge(session, now=services.runtime.clock())
+    result = session.execute(delete(LoginSession).where(LoginSession.expires_at <= datetime.now(UTC)))
+    return gone + int(getattr(result, "rowcount", 0) or 0)
+
+
 # -- browser sessions ----------------------------------------------------------------------
 
 
-def session_stamp(user: User) -> str:
-    """A value that changes with the user's password: kept in the session cookie."""
-    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:20]
+def start_session(session: Session, user_id: int, *, at: datetime, lifetime: timedelta) -> str:
+    """Open a server-side browser session for a user; returns its secret (for the cookie).
+
+    Sessions live on the wall clock (`datetime.now`), as the signed cookie's own expiry does,
+    not on the services' clock, which tests and simulations move by days.
+    """
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        LoginSession(user_id=user_id, secret_hash=_digest(secret), created_at=at, expires_at=at + lifetime)
+    )
+    session.flush()
+    return secret
 
 
-def person_for_session(session: Session, username: str, stamp: str) -> Person | None:
-    """The active user a session cookie names, if its stamp still matches (else None)."""
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or user.password_hash is None:
+def person_for_session(session: Session, secret: str) -> Person | None:
+    """The active user whose open browser session has this secret (None: ended, expired, unknown)."""
+    if not secret or len(secret) > 100:
         return None
-    if not secrets.compare_digest(session_stamp(user), stamp):
+    rows: list[Any] = _SESSION_HOLDER.fetchall(
+        session.connection(), {"secret_hash": _digest(secret), "now": datetime.now(UTC)}
+    )
+    if not rows:
         return None
-    return Person(user.id, user.username, user.active, frozenset(user.role_names))
+    user_id, username, _role = rows[0]
+    return Person(user_id, username, True, frozenset(r[2] for r in rows if r[2] is not None))
+
+
+def end_session(session: Session, secret: str) -> None:
+    """Log out: the browser session with this secret ends (a saved cookie no longer works)."""
+    if secret:
+        session.execute(delete(LoginSession).where(LoginSession.secret_hash == _digest(secret)))
 
 
 # -- API tokens ----------------------------------------------------------------------------
@@ -228,7 +337,13 @@ def _may_manage_tokens_of(session: Session, username: str, actor: str | None) ->
 
 
 def issue_token(
-    session: Session, services: Services, username: str, *, name: str, actor: str | None = None
+    session: Session,
+    services: Services,
+    username: str,
+    *,
+    name: str,
+    actor: str | None = None,
+    by_token: bool = False,
 ) -> IssuedToken:
     """Issue a personal API token for `username`.
 
@@ -238,12 +353,15 @@ def issue_token(
         username: whose token it is (it acts as them).
         name: what it is for (e.g. "ci"), to tell tokens apart.
         actor: who asks (the user themselves or an admin); None for an operator at the command line.
+        by_token: the request was authenticated by an API token (refused: a token cannot mint
+            tokens that would outlive its own revocation).
 
     Raises:
         NotFoundError: no such user.
-        PermissionDenied: the actor may not; the user is inactive.
+        PermissionDenied: the actor may not; the user is inactive; a token request.
         ValueError: blank or overlong name.
     """
+    _refuse_token(by_token, "issue API tokens")
     _may_manage_tokens_of(session, username, actor)
     label = name.strip()
     if not label or len(label) > MAX_TOKEN_NAME:
@@ -308,6 +426,7 @@ class TokenHolder:
     stale: bool  # its last use is older than TOKEN_TOUCH_EVERY: call `touch_token`
 
 
+_SESSION = cast(Table, LoginSession.__table__)
 _TOKEN = cast(Table, ApiToken.__table__)
 _USER = cast(Table, User.__table__)
 _USER_ROLE = cast(Table, UserRole.__table__)
@@ -323,6 +442,23 @@ _HOLDER = FastStatement(
         _TOKEN.c.token_hash == bindparam("token_hash"),
         _TOKEN.c.revoked_at.is_(None),
         _USER.c.active.is_(True),
+    )
+)
+
+
+# the session's user with their roles, in one indexed query (run on every page request)
+_SESSION_HOLDER = FastStatement(
+    select(_USER.c.id, _USER.c.username, _USER_ROLE.c.role)
+    .select_from(
+        _SESSION.join(_USER, _USER.c.id == _SESSION.c.user_id).outerjoin(
+            _USER_ROLE, _USER_ROLE.c.user_id == _USER.c.id
+        )
+    )
+    .where(
+        _SESSION.c.secret_hash == bindparam("secret_hash"),
+        _SESSION.c.expires_at > bindparam("now"),
+        _USER.c.active.is_(True),
+        _USER.c.password_hash.is_not(None),
     )
 )
 

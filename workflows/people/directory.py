@@ -8,12 +8,13 @@ or drop their own admin role). The pages, the API and ``baton users`` call these
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from workflows.agency import ADMIN, ROLES
 from workflows.models import User, UserRole
-from workflows.people.auth import check_password_rules, hash_password
+from workflows.people.auth import check_password_rules, end_access, hash_password
 from workflows.people.permissions import READ, authorize, authorize_administration
 from workflows.people.users import EMAIL, add_user, get_user, list_users
 from workflows.services import Services
@@ -75,8 +76,12 @@ def update_user(
     email: str | None = None,
     roles: Iterable[str] | None = None,
     active: bool | None = None,
+    at: datetime | None = None,
 ) -> User:
     """Change a user's name, e-mail, roles or activation, as an admin (None: unchanged).
+
+    Deactivating a user revokes their API tokens and ends their browser sessions, at `at` (the
+    clock's now; wall-clock time when not given); reactivating them revives none of it.
 
     Raises:
         PermissionDenied: the actor is not an admin.
@@ -108,6 +113,8 @@ def update_user(
     if active is not None:
         if doer is not None and user.id == doer.id and not active:
             raise ValueError("you cannot deactivate yourself: ask another admin")
+        if user.active and not active:
+            end_access(session, user.id, at=at or datetime.now(UTC))
         user.active = active
     session.flush()
     return user
