@@ -54,6 +54,9 @@ from .xmlsafe import XmlError, parse_xml, to_utf8
 
 FORM_PROPERTY = "formJsonSchemaFilename"
 UI_SCHEMA_PROPERTY = "formUiSchemaFilename"
+# on a start event: the JSON Schema the start data's `options` must satisfy (it travels with the
+# version like a form)
+OPTIONS_PROPERTY = "optionsJsonSchemaFilename"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
@@ -152,13 +155,25 @@ def rule_human_tasks_in_lanes(defn: ParsedDefinition) -> Iterable[LintIssue]:
 
 
 def rule_forms(defn: ParsedDefinition) -> Iterable[LintIssue]:
-    """Referenced forms must exist and be valid JSON Schema."""
+    """Referenced forms, UI schemas and options schemas must exist and be valid (and safe)."""
     for ts in defn.human_task_specs():
         for prop, what in ((FORM_PROPERTY, "form"), (UI_SCHEMA_PROPERTY, "UI schema")):
             form = properties_of(ts).get(prop)
             problem = defn.form_problems.get(form) if form is not None else None
             if problem:
                 yield LintIssue(element_id(ts), f"{what} {form}: {problem}", "form")
+    for ts, name in _options_references(defn):
+        problem = defn.form_problems.get(name)
+        if problem:
+            yield LintIssue(element_id(ts), f"options schema {name}: {problem}", "form")
+
+
+def _options_references(defn: ParsedDefinition) -> Iterator[tuple[Any, str]]:
+    """(task spec, schema file name) of every options schema an event names."""
+    for ts in defn.task_specs():
+        name = properties_of(ts).get(OPTIONS_PROPERTY)
+        if name is not None:
+            yield ts, name
 
 
 def rule_expressions(defn: ParsedDefinition) -> Iterable[LintIssue]:
@@ -415,17 +430,25 @@ class DefinitionRegistry:
                 else:
                     defn.forms[ui_name] = ui  # a UI schema travels with the version as it is
             name = properties_of(ts).get(FORM_PROPERTY)
-            if name is None or name in defn.forms or name in defn.form_problems:
-                continue
-            if name not in forms:
-                defn.form_problems[name] = "file not found"
-                continue
-            schema, problem = _load_form(forms[name])
-            if problem:
-                defn.form_problems[name] = problem
-            else:
-                assert schema is not None
-                defn.forms[name] = schema
+            if name is not None:
+                self._attach_schema(defn, name, forms)
+        for _ts, name in _options_references(defn):
+            self._attach_schema(defn, name, forms)
+
+    @staticmethod
+    def _attach_schema(defn: ParsedDefinition, name: str, forms: Mapping[str, Any]) -> None:
+        """Load one JSON Schema (a form or an options schema) into the version, or note its problem."""
+        if name in defn.forms or name in defn.form_problems:
+            return
+        if name not in forms:
+            defn.form_problems[name] = "file not found"
+            return
+        schema, problem = _load_form(forms[name])
+        if problem:
+            defn.form_problems[name] = problem
+        else:
+            assert schema is not None
+            defn.forms[name] = schema
 
     def lint(self, defn: ParsedDefinition) -> list[LintIssue]:
         """Run every lint rule; an empty list means the definition may be deployed.
@@ -579,6 +602,16 @@ class DefinitionRegistry:
             with self._lock:
                 self._validators[key] = validator
         return validator
+
+    def options_schema(self, info: DefinitionInfo | DefinitionVersion) -> dict[str, Any] | None:
+        """The JSON Schema a version's start options must satisfy (None: it declares none)."""
+        spec, _subprocesses = self.spec_for(info)
+        for ts in spec.task_specs.values():
+            name = properties_of(ts).get(OPTIONS_PROPERTY)
+            if name is not None:
+                schema = info.forms.get(name)
+                return dict(schema) if schema is not None else None
+        return None
 
     def clear_caches(self) -> None:
         """Forget parsed specs and validators (benchmarks measure cold starts with it)."""

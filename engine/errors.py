@@ -39,13 +39,22 @@ class FieldError:
 
 
 class FormValidationError(EngineError):
-    """Submitted data does not satisfy the task's form schema."""
+    """Submitted data does not satisfy the task's form schema (or start options their schema).
 
-    def __init__(self, form: str, errors: list[FieldError]) -> None:
+    `root` names the part of the request the field paths are in (``data``, ``options``).
+    """
+
+    def __init__(self, form: str, errors: list[FieldError], *, root: str = "data") -> None:
         self.form = form
         self.errors = errors
+        self.root = root
         detail = "; ".join(f"{e.path or '(form)'}: {e.message}" for e in errors[:5])
         super().__init__(f"form {form} is invalid: {detail}")
+
+
+class PayloadTooLargeError(EngineError):
+    """Input is larger than Baton stores (form data, options, task data a step leaves); nothing
+    was written."""
 
 
 @dataclass(frozen=True)

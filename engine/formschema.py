@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,9 +24,12 @@ from jsonschema.validators import extend, validator_for
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
+from .errors import FieldError, PayloadTooLargeError
+
 # keywords whose values are data, not subschemas: never read as schema keywords
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 _REFERENCES = ("$ref", "$dynamicRef")
+MAX_FORM_BYTES = 256 * 1024  # the data one completion may submit, as JSON
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a refused pattern is reported to the editor, not to stderr
 
@@ -128,3 +132,21 @@ def make_form_validator(schema: dict[str, Any]) -> Validator:
     """A validator for a form schema: formats checked, patterns by RE2, no reference fetched."""
     cls = _safe_class(validator_for(schema, default=Draft202012Validator))
     return cls(schema, format_checker=FormatChecker(), registry=NO_RETRIEVAL)  # type: ignore[call-arg]
+
+
+def field_error(error: ValidationError) -> FieldError:
+    """A validation error as the failing field's path (``a/0/b``) and message."""
+    path = "/".join(str(p) for p in error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]  # type: ignore[union-attr]
+        if missing:
+            path = f"{path}/{missing[0]}" if path else missing[0]
+            return FieldError(path, "is required")
+    return FieldError(path, error.message)
+
+
+def check_size(value: Any, max_bytes: int, what: str) -> None:
+    """Refuse `value` when its JSON is over `max_bytes` (PayloadTooLargeError, nothing written)."""
+    size = len(json.dumps(value, default=str))
+    if size > max_bytes:
+        raise PayloadTooLargeError(f"{what} is {size} bytes of JSON; at most {max_bytes} are accepted")

@@ -37,6 +37,7 @@ from .errors import (
 )
 from .events import EventLog
 from .facts import step_facts
+from .formschema import MAX_FORM_BYTES, check_size, field_error
 from .models import Event, HumanTask
 from .projection import (
     CLOSE_HUMAN,
@@ -352,13 +353,14 @@ class Runtime:
 
     def _validate(self, definition: DefinitionInfo, task: Task, data: dict[str, Any]) -> None:
         form = properties_of(task.task_spec).get(FORM_PROPERTY)
+        check_size(data, MAX_FORM_BYTES, f"the data for step {element_id(task.task_spec)}")
         if form is None:
             return
         validator = self.definitions.form_validator(definition, form)
         if validator is None:
             raise FormValidationError(form, [FieldError("", "the definition does not carry this form")])
         try:
-            errors = [_field_error(e) for e in validator.iter_errors(data)]
+            errors = [field_error(e) for e in validator.iter_errors(data)]
         except Unresolvable as exc:  # deployed before such references were refused: never fetched
             ref = str(getattr(exc, "ref", ""))[:200]
             raise FormValidationError(
@@ -420,13 +422,3 @@ def _find_task(live: LiveInstance, task_id: str) -> Task:
     if task is None:
         raise NotFoundError(f"instance {live.instance_id} has no task {task_id}")
     return task
-
-
-def _field_error(error: Any) -> FieldError:
-    path = "/".join(str(p) for p in error.absolute_path)
-    if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [name for name in error.validator_value if name not in error.instance]
-        if missing:
-            path = f"{path}/{missing[0]}" if path else missing[0]
-            return FieldError(path, "is required")
-    return FieldError(path, error.message)

@@ -11,13 +11,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
-from engine.errors import NotFoundError
+from engine.errors import FormValidationError, NotFoundError
 from workflows.agency import ACCOUNT_MANAGER, AM_LANE, PM_LANE, PROJECT_MANAGER, STAGE_LABELS, STAGES
 from workflows.definitions.catalog import list_definitions
 from workflows.engagements.effort import effort_totals
 from workflows.engagements.lifecycle import start_engagement as start_use_case
 from workflows.engagements.lifecycle import view_engagement
 from workflows.engagements.migration import migration_history
+from workflows.engagements.options import option_names
 from workflows.people.directory import directory
 from workflows.people.permissions import RULES, START_ENGAGEMENT
 from workflows.views.board import engagement_board
@@ -98,19 +99,22 @@ def start_engagement() -> Response | tuple[str, int]:
         return _start_form(form, "give the client and the engagement a name", 422)
     try:
         with work(write=True) as (session, svc):
+            process_id = form.get("process_id") or "engagement"
+            known = option_names(session, svc, process_id)  # another definition takes other options
+            options = {k: v for k, v in options.items() if k in known}
             engagement = start_use_case(
                 session,
                 svc,
                 actor=current_user().username,
                 client=form["client"],
                 name=form["name"],
-                process_id=form.get("process_id") or "engagement",
+                process_id=process_id,
                 options=options,
                 account_manager=form.get("account_manager") or None,
                 project_manager=form.get("project_manager") or None,
             )
             engagement_id = engagement.id
-    except (ValueError, NotFoundError) as exc:  # kept: the form comes back as typed
+    except (ValueError, NotFoundError, FormValidationError) as exc:  # kept: the form comes back as typed
         return _start_form(form, str(exc), 422)
     flash(f"Started {form['client']} — {form['name']}.", "ok")
     return redirect(url_for("pages.engagement", engagement_id=engagement_id))

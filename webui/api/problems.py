@@ -20,6 +20,7 @@ from engine.errors import (
     DefinitionError,
     FormValidationError,
     NotFoundError,
+    PayloadTooLargeError,
     ScriptLimitExceededError,
     ScriptsUnavailableError,
     TaskNotReadyError,
@@ -48,6 +49,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "invalid-definition": (422, "The definition is refused"),
     "workflow-failed": (422, "The workflow could not run with this input"),
     "script-limit": (422, "A script or expression of the workflow went past the sandbox's limits"),
+    "too-large": (413, "The request is larger than Baton accepts"),
     "too-many-attempts": (429, "Too many failed attempts"),
     "scripts-busy": (503, "The workflow's scripts cannot run right now"),
 }
@@ -115,9 +117,15 @@ def for_domain_error(exc: Exception) -> Response | None:
         return problem(409, str(exc), kind="task-not-open")
     if isinstance(exc, ConflictError):
         return problem(409, str(exc), kind="conflict")
+    if isinstance(exc, PayloadTooLargeError):
+        return problem(413, str(exc), kind="too-large")
     if isinstance(exc, FormValidationError):
         errors = [
-            {"pointer": "/data/" + e.path if e.path else "/data", "location": "json", "detail": e.message}
+            {
+                "pointer": f"/{exc.root}/{e.path}" if e.path else f"/{exc.root}",
+                "location": "json",
+                "detail": e.message,
+            }
             for e in exc.errors
         ]
         return problem(422, f"the form {exc.form} is invalid", kind="invalid-form", errors=errors)

@@ -19,6 +19,7 @@ from engine.errors import NotFoundError
 from engine.models import DefinitionVersion, Event, HumanTask, WorkflowInstance
 from engine.runtime import StepResult
 from workflows.engagements.approvals import Decision, approval_steps, decisions_from
+from workflows.engagements.options import check_options
 from workflows.engagements.versions import check_version
 from workflows.models import Engagement
 from workflows.people.permissions import CANCEL_ENGAGEMENT, CHANGE_TEAM, START_ENGAGEMENT, authorize
@@ -87,13 +88,17 @@ def start_engagement(
         client: the client's name.
         name: the engagement's name.
         process_id: the definition to run.
-        options: the definition's options (see definitions/README.md).
+        options: the definition's options, checked against the schema it declares
+            (`workflows.engagements.options`; see definitions/README.md).
         account_manager: username of the engagement's AM (active, holding the role).
         project_manager: username of its PM.
         resource_manager: username of its resource manager, if it has one.
 
     Raises:
-        PermissionDenied: the actor is unknown, inactive, or may not start engagements.
+        PermissionDenied: the actor is unknown, inactive, or may not start engagements, or may
+            not set one of the options (the approval policy: ops leads and leadership).
+        FormValidationError: an unknown option or a value its schema refuses.
+        PayloadTooLargeError: the options are over 16 KiB of JSON.
         ValueError: client or name is blank; a team member is inactive or lacks the role.
         NotFoundError: the definition is not deployed; a team member does not exist.
     """
@@ -107,9 +112,13 @@ def start_engagement(
         project_manager=project_manager,
         resource_manager=resource_manager,
     )
-    opts = dict(options or {})
+    registry = services.runtime.definitions
+    version = registry.info(session, registry.latest(session, process_id).id)
+    opts = check_options(registry.options_schema(version), options or {}, doer=doer)
     start_data = {"options": opts, "client": client, "engagement_name": name}
-    result = services.runtime.start(session, process_id, start_data, actor=doer.username)
+    result = services.runtime.start(
+        session, process_id, start_data, actor=doer.username, definition_id=version.id
+    )
     engagement = Engagement(
         instance_id=result.instance_id,
         client=client,
