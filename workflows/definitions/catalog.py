@@ -202,7 +202,9 @@ def install_definitions(
     folder = services.definitions_dir
     forms = read_forms_dir(folder / "forms")
     return [
-        services.definitions.deploy(session, p.read_bytes(), forms, note=note, filename=p.name)
+        services.definitions.deploy(
+            session, p.read_bytes(), forms, note=note, filename=p.name
+        )
         for p in sorted(folder.glob("*.bpmn"))
     ]
 

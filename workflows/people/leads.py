@@ -15,7 +15,9 @@ from workflows.people.permissions import OPERATORS, PermissionDenied, acting_use
 from workflows.people.users import get_user
 
 
-def set_lead(session: Session, username: str, role: str, *, lead: bool = True, actor: str) -> User:
+def set_lead(
+    session: Session, username: str, role: str, *, lead: bool = True, actor: str
+) -> User:
     """Make a user a lead of one of their roles (or, with ``lead=False``, no longer one).
 
     Raises:

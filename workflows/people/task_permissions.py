@@ -197,7 +197,9 @@ def authorize_unclaim(
     )
 
 
-def authorize_reassign(session: Session, task: OpenTask, actor: str | None, assignee: str | None) -> Person:
+def authorize_reassign(
+    session: Session, task: OpenTask, actor: str | None, assignee: str | None
+) -> Person:
     """Check that `actor` may give `task` to `assignee`; returns the acting user.
 
     Raises:

@@ -254,7 +254,9 @@ class TimeReport:
     longest_queue: str | None  # the key with the most open tasks
 
 
-def time_report(session: Session, filters: ReportFilter = EVERYTHING, *, by: str = "stage") -> TimeReport:
+def time_report(
+    session: Session, filters: ReportFilter = EVERYTHING, *, by: str = "stage"
+) -> TimeReport:
     """Business hours from ready to completed per stage, lane or person: total, median, p90.
 
     A task waiting on the client (its SLA runs on the client's clock) counts as client time,

@@ -47,7 +47,9 @@ def _time_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> list[C
             f"Business hours per {report.by}: agency and client",
             labels,
             [
-                series("agency hours", [r["agency_hours"] for r in rows], highlighted(keys, report, AM)),
+                series(
+                    "agency hours", [r["agency_hours"] for r in rows], highlighted(keys, report, AM)
+                ),
                 series("client hours", [r["client_hours"] for r in rows], CLIENT),
             ],
             stacked=True,

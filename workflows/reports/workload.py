@@ -311,7 +311,9 @@ def _workload_charts(report: ReportRows, rows: list[Row], keys: list[str]) -> li
                     [round(r["load"] * 100, 1) for r in rows],
                     highlighted(keys, report, AM),
                 ),
-                series("utilisation (hours logged)", [round(r["utilisation"] * 100, 1) for r in rows], PM),
+                series(
+                    "utilisation (hours logged)", [round(r["utilisation"] * 100, 1) for r in rows], PM
+                ),
             ],
             percent=True,
             horizontal=True,

@@ -87,7 +87,9 @@ def _open_tasks(
     return [(t, e) for t, e in session.execute(stmt)]
 
 
-def pool_tasks(session: Session, username: str, *, limit: int = 200) -> list[tuple[HumanTask, Engagement]]:
+def pool_tasks(
+    session: Session, username: str, *, limit: int = 200
+) -> list[tuple[HumanTask, Engagement]]:
     """Unclaimed open tasks that `username`'s roles may work (their lanes' pool), soonest due first.
 
     Raises:
