@@ -16,6 +16,11 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from .migrate import VERSION_TABLE, Migrations, SchemaError
 
+# How long a SQLite writer waits for another to finish before giving up. Writes are short, so a
+# longer wait means something is wrong; the caller then answers 503 with Retry-After rather than
+# holding a request (and a server thread) for half a minute.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
 
 class Base(DeclarativeBase):
     """Declarative base shared by every table of Baton (engine and domain)."""
@@ -33,7 +38,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA mmap_size=268435456")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
@@ -60,7 +65,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         The configured engine.
     """
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
     else:
@@ -164,3 +169,29 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+
+BUSY = "busy"
+FULL = "full"
+# SQLite result codes (sqlite3.Error.sqlite_errorcode, low byte) and PostgreSQL SQLSTATEs
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
+_PG_DISK_FULL, _PG_OUT_OF_MEMORY, _PG_LOCK_NOT_AVAILABLE = "53100", "53200", "55P03"
+
+
+def store_fault(exc: BaseException) -> str | None:
+    """What a database error says about the store itself: `BUSY` (another writer holds it past
+    the busy timeout; worth retrying), `FULL` (no space left), or None (anything else)."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        if code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return BUSY
+        if code & 0xFF == _SQLITE_FULL:
+            return FULL
+        return None
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state == _PG_LOCK_NOT_AVAILABLE:
+        return BUSY
+    if state in (_PG_DISK_FULL, _PG_OUT_OF_MEMORY):
+        return FULL
+    return None

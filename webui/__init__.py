@@ -13,6 +13,7 @@ from . import (
     auth,
     definition_files,
     diagrams,
+    faults,
     formatting,
     inbox_pages,
     migration_pages,
@@ -51,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, with_services: Serv
         services.init_app(app)
     else:
         app.extensions[services.EXTENSION] = with_services
+    faults.init_app(app)  # before any blueprint: it bounds the ids of page paths
     auth.init_app(app)
     formatting.init_app(app)
     app.register_blueprint(pages.bp)

@@ -52,6 +52,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "too-large": (413, "The request is larger than Baton accepts"),
     "too-many-attempts": (429, "Too many failed attempts"),
     "scripts-busy": (503, "The workflow's scripts cannot run right now"),
+    "store-busy": (503, "The store is busy"),
+    "store-full": (507, "The store has no space left"),
 }
 
 
@@ -122,7 +124,7 @@ def for_domain_error(exc: Exception) -> Response | None:
     if isinstance(exc, FormValidationError):
         errors = [
             {
-                "pointer": f"/{exc.root}/{e.path}" if e.path else f"/{exc.root}",
+                "pointer": "/" + "/".join(part for part in (exc.root, e.path) if part),
                 "location": "json",
                 "detail": e.message,
             }

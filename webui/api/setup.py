@@ -24,7 +24,6 @@ BLUEPRINTS = (
     users.blp,
     reports.blp,
 )
-MAX_REQUEST = 8 * 1024 * 1024  # a BPMN document may be 5 MiB
 
 
 class BatonApi(Api):
@@ -67,7 +66,6 @@ def init_api(app: Flask) -> Api:
             },
         },
     )
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_REQUEST)
     app.url_map.converters["id"] = IdConverter
     api = BatonApi(app)
     api.register_converter(IdConverter, id_parameter_schema)
