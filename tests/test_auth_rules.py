@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from werkzeug.test import TestResponse
 
+from engine.db import BUSY, store_fault
 from tests.api_support import csrf_from, give_password, logged_in, make_app, problem_of, token_for
 from tests.conftest import FakeClock
 from workflows.models import ApiToken, LoginFailure, LoginSession, User
@@ -168,18 +170,24 @@ def test_thirty_parallel_wrong_logins_check_at_most_the_limit_of_passwords(deplo
 
     def guess(n: int) -> None:
         start.wait()
-        with deployed.db.unit_of_work() as session:
-            outcome = attempt_login(session, deployed, "ana", f"guess {n}", remote_addr=f"10.1.0.{n}")
-        outcomes.append("throttled" if outcome.throttled else "checked")
+        try:
+            with deployed.db.unit_of_work() as session:
+                outcome = attempt_login(session, deployed, "ana", f"guess {n}", remote_addr=f"10.1.0.{n}")
+            outcomes.append("throttled" if outcome.throttled else "checked")
+        except OperationalError as exc:  # SQLite: the writer queue outlasted the busy timeout (a 503)
+            assert store_fault(exc) == BUSY
+            outcomes.append("busy")
 
     threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert outcomes.count("checked") == MAX_PER_USER
-    assert outcomes.count("throttled") == 30 - MAX_PER_USER
-    assert len(failures(deployed)) == MAX_PER_USER
+    assert len(outcomes) == 30
+    checked = outcomes.count("checked")
+    assert checked <= MAX_PER_USER and len(failures(deployed)) == checked
+    if not deployed.db.is_sqlite:  # nothing times out on PostgreSQL: every attempt was counted
+        assert checked == MAX_PER_USER and outcomes.count("throttled") == 30 - MAX_PER_USER
 
 
 def test_the_worker_purges_old_failures_and_expired_sessions(
