@@ -55,7 +55,11 @@ def revised_engagement(definitions_dir: Path) -> tuple[str, dict[str, Any]]:
     _change_brief_approval(root)
     _rename(root, "timeline_plan", RENAMED["timeline_plan"])
     forms: dict[str, Any] = {}
-    for ref in root.iterfind(".//spiffworkflow:property[@name='formJsonSchemaFilename']", NS):
+    refs = [
+        *root.iterfind(".//spiffworkflow:property[@name='formJsonSchemaFilename']", NS),
+        *root.iterfind(".//spiffworkflow:property[@name='optionsJsonSchemaFilename']", NS),
+    ]
+    for ref in refs:
         name = ref.get("value")
         path = definitions_dir / "forms" / name
         if path.exists():
