@@ -88,6 +88,23 @@
     panel.replaceChildren();
     var bo = element && element.businessObject;
     var type = bo && bo.$type;
+    if (bo && type === "bpmn:Task") {
+      // a plain task from the palette: Baton needs to know who does it; one click makes it a user task
+      var plain = document.createElement("p");
+      plain.className = "meta";
+      plain.textContent = "\u201c" + (bo.name || bo.id) + "\u201d is a plain task: make it a user task to give it a stage, an SLA and a form.";
+      var make = document.createElement("button");
+      make.type = "button";
+      make.id = "make-user-task";
+      make.className = "button";
+      make.textContent = "Make it a user task";
+      make.addEventListener("click", function () {
+        var replaced = modeler.get("bpmnReplace").replaceElement(element, { type: "bpmn:UserTask" });
+        modeler.get("selection").select(replaced);
+      });
+      panel.append(plain, make);
+      return;
+    }
     if (!bo || (type !== "bpmn:UserTask" && type !== "bpmn:ManualTask" && type !== "bpmn:Lane")) {
       var hint = document.createElement("p");
       hint.className = "meta";
@@ -125,6 +142,27 @@
     var formNames = formEditor && formEditor.names().length ? formEditor.names() : vocabulary.forms;
     panel.appendChild(field("Form", bind(select("form", formNames, props[formKey], "— no form —"), element, formKey),
       "The JSON Schema staff fill in; it travels with the version."));
+    panel.appendChild(field("Readable id", idControl(element), "Shown in validation, comparisons, reports and the CLI."));
+    panel.appendChild(checkbox("Approval step", element, "approval", props.approval,
+      "Decides approved / changes requested / rejected; gateways route the outcome."));
+    panel.appendChild(checkbox("Waits on the client", element, "waits_on_client", props.waits_on_client,
+      "The agency's deadlines pause while it is open."));
+    var roleFrom = document.createElement("input");
+    roleFrom.type = "text";
+    roleFrom.name = "role_from";
+    roleFrom.value = props.role_from || "";
+    roleFrom.placeholder = "e.g. approver_role";
+    panel.appendChild(field("Role from", bind(roleFrom, element, "role_from"),
+      "A data key naming the role that does it (otherwise the lane's role)."));
+    var shows = document.createElement("input");
+    shows.type = "text";
+    shows.name = "shows";
+    shows.value = props.shows || "";
+    shows.placeholder = "e.g. brief_write, budget";
+    shows.setAttribute("list", "step-ids");
+    panel.appendChild(field("Shows", bind(shows, element, "shows"),
+      "Comma-separated step ids or data keys the task page displays."));
+    panel.appendChild(stepIds(element));
     if (formEditor) {
       var actions = document.createElement("div");
       actions.className = "form-actions";
@@ -146,6 +184,78 @@
       panel.appendChild(actions);
     }
   }
+
+  function checkbox(label, element, key, value, hint) {
+    var box = document.createElement("input");
+    box.type = "checkbox";
+    box.name = key;
+    box.checked = value === "true";
+    box.addEventListener("change", function () { setProperty(element, key, box.checked ? "true" : ""); });
+    var wrap = field(label, box, hint);
+    wrap.classList.add("check");
+    return wrap;
+  }
+
+  /* Readable ids: "Legal review" becomes legal_review (unique in the diagram). */
+  function idFromName(name, element) {
+    var base = (name || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+      .replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "") || "step";
+    if (/^[0-9]/.test(base)) { base = "step_" + base; }
+    var registry = modeler.get("elementRegistry"), id = base, n = 2;
+    while (registry.get(id) && registry.get(id) !== element) { id = base + "_" + n++; }
+    return id;
+  }
+
+  function idControl(element) {
+    var wrap = document.createElement("span");
+    wrap.className = "id-control";
+    var input = document.createElement("input");
+    input.type = "text";
+    input.name = "element_id";
+    input.value = element.businessObject.id;
+    input.addEventListener("change", function () {
+      var wanted = input.value.trim();
+      if (wanted && /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(wanted) && !modeler.get("elementRegistry").get(wanted)) {
+        modeling.updateProperties(element, { id: wanted });
+      } else {
+        input.value = element.businessObject.id;
+      }
+    });
+    var derive = document.createElement("button");
+    derive.type = "button";
+    derive.id = "id-from-name";
+    derive.className = "button";
+    derive.textContent = "From name";
+    derive.addEventListener("click", function () {
+      modeling.updateProperties(element, { id: idFromName(element.businessObject.name, element) });
+    });
+    wrap.append(input, derive);
+    return wrap;
+  }
+
+  /* The step ids a "shows" entry may name, offered as the input's suggestions. */
+  function stepIds(element) {
+    var list = document.createElement("datalist");
+    list.id = "step-ids";
+    modeler.get("elementRegistry").filter(function (e) {
+      return e !== element && /Task$/.test(e.type);
+    }).forEach(function (e) {
+      var option = document.createElement("option");
+      option.value = e.businessObject.id;
+      option.label = e.businessObject.name || "";
+      list.appendChild(option);
+    });
+    return list;
+  }
+
+  /* A new step drawn from the palette gets a readable id once it is named. */
+  modeler.on("commandStack.element.updateLabel.postExecuted", function (event) {
+    var element = event.context.element;
+    var bo = element && element.businessObject;
+    if (bo && /^(Activity|Gateway|Event|Flow)_[0-9a-z]{7}$/.test(bo.id) && bo.name) {
+      modeling.updateProperties(element, { id: idFromName(bo.name, element) });
+    }
+  });
 
   window.Baton.setProperty = setProperty; // the form editor sets a step's form the same way
 

@@ -62,22 +62,35 @@
     });
   }
 
-  /* Long processes open at a readable size from their start (left), short ones fitted. */
+  /* Every process opens fitted: the whole diagram in view (zoom in from there). */
   function startView() {
     canvas.resized();
-    var inner = canvas.viewbox().inner, size = canvas.getSize();
-    var palette = 110; // px kept clear on the left for the palette
-    var scale = Math.min(0.8, (size.height - 60) / inner.height);
-    if (inner.width * scale <= size.width - palette - 40) {
-      canvas.zoom("fit-viewport", "auto");
-      return;
-    }
-    var height = size.height / scale;
-    canvas.viewbox({
-      x: inner.x - palette / scale, y: inner.y - (height - inner.height) / 2,
-      width: size.width / scale, height: height
-    });
+    canvas.zoom("fit-viewport", "auto");
   }
+
+  // -- zoom, fit, undo, redo and the shortcuts ---------------------------------------------
+  var commandStack = modeler.get("commandStack");
+  var actions = {
+    "zoom-in": function () { canvas.zoom(canvas.zoom() * 1.2); },
+    "zoom-out": function () { canvas.zoom(canvas.zoom() / 1.2); },
+    "zoom-fit": function () { canvas.zoom("fit-viewport", "auto"); },
+    "undo": function () { commandStack.undo(); },
+    "redo": function () { commandStack.redo(); },
+    "shortcuts": function () {
+      var help = document.getElementById("shortcut-help");
+      help.hidden = !help.hidden;
+    }
+  };
+  root.querySelectorAll("[data-canvas-action]").forEach(function (button) {
+    button.addEventListener("click", function () { actions[button.dataset.canvasAction](); });
+  });
+  function canUndoRedo() {
+    var undo = root.querySelector('[data-canvas-action="undo"]'), redo = root.querySelector('[data-canvas-action="redo"]');
+    if (undo) { undo.disabled = !commandStack.canUndo(); }
+    if (redo) { redo.disabled = !commandStack.canRedo(); }
+  }
+  modeler.on("commandStack.changed", canUndoRedo);
+  modeler.on("import.done", canUndoRedo);
 
   function currentXml() {
     return modeler.saveXML({ format: true }).then(function (r) { return r.xml; });
@@ -189,6 +202,8 @@
           dirty = false;
           var link = { href: d.url, text: "Open " + d.process_id + " v" + d.version };
           var compare = d.compare_url ? { href: d.compare_url, text: "Compare with the previous version" } : null;
+          var head = document.getElementById("editing-from");
+          if (head) { head.textContent = "editing from v" + d.version; } // what the next deploy follows
           if (res.status === 201) {
             say("Deployed " + d.process_id + " v" + d.version + ".", "ok", link, compare);
             noteInput.value = "";
