@@ -15,6 +15,7 @@ import click
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from cli import compact as cli_compact
 from cli import migration as cli_migration
 from cli import notifications as cli_notifications
 from cli import people as cli_people
@@ -554,7 +555,12 @@ def worker(ctx: click.Context, once: bool, poll: float) -> None:
 
 
 definitions.add_command(cli_migration.migrate)
-for _command in (*cli_people.COMMANDS, *cli_reports.COMMANDS, cli_notifications.notifications):
+for _command in (
+    *cli_people.COMMANDS,
+    *cli_reports.COMMANDS,
+    cli_notifications.notifications,
+    cli_compact.compact,
+):
     cli.add_command(_command)
 
 

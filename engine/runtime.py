@@ -7,6 +7,7 @@ the `human_task` projection and the event log change in that one transaction.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -38,7 +39,7 @@ from .errors import (
 from .events import EventLog
 from .facts import step_facts
 from .formschema import MAX_FORM_BYTES, check_size, field_error
-from .models import Event, HumanTask
+from .models import Event, HumanTask, WorkflowInstance
 from .projection import (
     CLOSE_HUMAN,
     NoPolicy,
@@ -321,6 +322,37 @@ class Runtime:
             ending=proj.finished,
         )
         return fired[0]
+
+    def compact_stored(self, session: Session, instance_id: int) -> int:
+        """Bring one stored instance to what steps now leave behind (existing stores).
+
+        An ended instance loses its runtime rows (task rows, unreferenced task data, timers); a
+        running one is compacted as after a step (`engine.compaction`), with its counters.
+        Nothing else changes: no event, no projection.
+
+        Returns:
+            How many task rows went.
+
+        Raises:
+            NotFoundError: no such instance.
+        """
+        status = session.scalar(select(WorkflowInstance.status).where(WorkflowInstance.id == instance_id))
+        if status is None:
+            raise NotFoundError(f"no instance {instance_id}")
+        if status != "running":
+            gone = self.store.purge(session, instance_id)
+            drop_timers(session, instance_id)
+            return gone
+        head, live = self.store.checkout(session, instance_id)
+        before = len(live.rows)
+        # no step ran: every finished task is old (math.inf), only the last task stays pinned
+        compaction = self._compact(live, math.inf)
+        if not compaction:
+            self.store.cache.put(live)
+            return 0
+        diff = self.store.diff(live, math.inf, compaction)
+        self.store.save(session, head, live, diff, {}, self.clock())
+        return before - len(live.rows)
 
     # -- queries ---------------------------------------------------------------------
 

@@ -163,6 +163,7 @@ def test_the_engagement_has_the_agreed_user_tasks():
         "change_order",
         "approve_change_order",
         "chase_client",
+        "client_checkin",
         "qc_check",
         "client_feedback",
         "process_review",
@@ -185,6 +186,8 @@ def test_the_engagement_has_the_agreed_user_tasks():
         ("qc_check", {"qc_decision": "fail"}),
         ("client_feedback", {"feedback_decision": "changes_requested"}),
         ("pitch_lost_reason", {"lost_reason": "other"}),
+        ("client_checkin", {"client_mood": "happy"}),
+        ("client_checkin", {"checkin_notes": "fine", "client_mood": "ecstatic"}),
         ("change_order", {"change_order_decision": "approved", "additional_budget": 0}),
         (
             "scope_estimate",
@@ -343,9 +346,11 @@ def _qc_rounds_reach_the_end(n: int) -> dict[str, Any]:
     return {"end": end_events_reached(wf), "depth": max(t.depth for t in wf.get_tasks(max_depth=10**6))}
 
 
-def test_two_hundred_qc_rounds_still_complete_under_the_default_iterator_depth():
+def test_a_hundred_qc_rounds_still_complete_under_the_default_iterator_depth():
     # SpiffWorkflow's task iterator stops at depth 1000 by default (do_engine_steps, is_completed):
-    # the QC loop is 4 tasks deep per round so that 200 rounds stay below it.
-    result = _qc_rounds_reach_the_end(200)
+    # the QC loop is 6 tasks deep per round (production carries the weekly check-in timer), so
+    # SpiffWorkflow alone gets through 100 rounds; Baton compacts the tree and has no such limit
+    # (tests/test_long_engagements.py runs 1,000).
+    result = _qc_rounds_reach_the_end(100)
     assert result["end"] == ["end_delivered"]
     assert result["depth"] < 1000
