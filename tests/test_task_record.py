@@ -123,3 +123,14 @@ def test_completing_a_task_someone_claimed_needs_an_explicit_take_over(
             select(Event).where(Event.kind == "task_completed", Event.task_id == task)
         ).one()
     assert event.actor == "alex" and event.detail["taken_over_from"] == "ana"
+
+
+def test_error_pages_are_in_the_layout_with_a_way_back(app: Flask, deployed: Services) -> None:
+    ana = logged_in(app, deployed, "ana")
+    missing = ana.get("/engagements/999999", headers={"Referer": "http://localhost/inbox"})
+    page = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and '<nav class="user">' in page
+    assert "Go to my inbox" in page and 'href="http://localhost/inbox"' in page
+    assert "no engagement 999999" in page  # what the use case said
+    refused = ana.get("/definitions/engagement/edit")
+    assert refused.status_code == 403 and "You may not do that" in refused.get_data(as_text=True)

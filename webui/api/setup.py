@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 
 from engine.errors import EngineError
 
+from ..error_pages import error_page
 from . import definitions, docs, engagements, migration, notifications, reports, tasks, users
 from .common import IdConverter, id_parameter_schema
 from .problems import ProblemSchema, for_domain_error, for_http_error, problem
@@ -35,7 +36,7 @@ class BatonApi(Api):
         """Problems for the API; pages keep Flask's own error pages."""
         if _is_api():
             return for_http_error(error)
-        return error
+        return error_page(error)
 
 
 def _is_api() -> bool:
@@ -93,12 +94,12 @@ def _domain_error(exc: Exception) -> Any:
         return for_http_error(InternalServerError()) if _is_api() else InternalServerError()
     if _is_api():
         return response
-    return default_exceptions.get(response.status_code, InternalServerError)()
+    return error_page(default_exceptions.get(response.status_code, InternalServerError)(), str(exc))
 
 
 def _data_error(exc: DataError) -> Response | HTTPException:
     """The database refused a value (too long, out of range, a NUL character): the input's fault."""
     if not _is_api():
-        return default_exceptions[400]()
+        return error_page(default_exceptions[400]())
     first_line = str(getattr(exc, "orig", exc)).splitlines()[0]
     return problem(422, f"a value does not fit: {first_line}", kind="invalid")
