@@ -203,9 +203,12 @@ def write_zip(
     """A zip of a version's files (forms under ``forms/``), the way `read_zip` reads it back."""
     buffer = io.BytesIO()
     prefix = f"{folder}/" if folder else ""
+    entries = [(prefix + name, text) for name, text in sorted({**bpmn, **dmn}.items())]
+    entries += [
+        (f"{prefix}forms/{n}", json.dumps(v, indent=2, ensure_ascii=False)) for n, v in sorted(forms.items())
+    ]
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in sorted({**bpmn, **dmn}.items()):
-            archive.writestr(prefix + name, text.encode("utf-8"))
-        for name, value in sorted(forms.items()):
-            archive.writestr(f"{prefix}forms/{name}", json.dumps(value, indent=2, ensure_ascii=False))
+        for name, text in entries:
+            # a fixed time stamp: a version downloads as the same bytes every time
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text.encode("utf-8"))
     return buffer.getvalue()

@@ -18,6 +18,7 @@ from engine.bundles import read_folder, read_zip
 from engine.models import WorkflowInstance
 from tests.api_support import caller, problem_of
 from tests.test_cli import Baton, ok
+from tests.test_diagrams import logged_in
 from workflows.definitions.catalog import deploy_folder
 from workflows.engagements.lifecycle import get_engagement, start_engagement
 from workflows.engagements.tasks import complete_task, find_open_task
@@ -118,6 +119,11 @@ def test_the_api_takes_a_zip_and_gives_one_back(app: Flask, deployed: Services) 
         content_type="multipart/form-data",
     )
     assert again.status_code == 200 and again.get_json()["definition"]["version"] == 1
+    # the version page offers the same zip to the browser (the login session reads the API)
+    page = logged_in(app, deployed, "ana")
+    html = page.get("/definitions/change_order/versions/1").get_data(as_text=True)
+    assert 'href="/api/v1/definitions/change_order/versions/1/bundle"' in html
+    assert page.get("/api/v1/definitions/change_order/versions/1/bundle").data == download.data
     # without its table, the bundle is refused by name
     broken = io.BytesIO()
     with zipfile.ZipFile(broken, "w") as archive:
