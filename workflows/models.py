@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -45,6 +45,14 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # IANA zone the person reads times in; None: the agency calendar's zone
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # hours a week for engagement work (None: the rate card's capacity of their role)
+    weekly_capacity_hours: Mapped[float | None] = mapped_column(Float)
+    # the rate-card role their effort is priced at (None: the lane's role)
+    rate_role: Mapped[str | None] = mapped_column(String(40))
+    # how they hear of their tasks: in the app, by e-mail, in a daily digest instead of one by one
+    notify_in_app: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    notify_email: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    notify_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"
     )
@@ -221,3 +229,16 @@ class LoginSession(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+class AuditEntry(Base):
+    """One permission-relevant action: a login or its failure, a role change, a token issued or
+    revoked, a deploy, acting on someone's behalf, a cancellation... (`workflows.people.audit`)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_at", "at"), Index("ix_audit_entry_action", "action", "at"))
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(100))  # None: an operator at the command line
+    subject: Mapped[str | None] = mapped_column(String(200))  # whom or what it was done to
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -21,6 +21,7 @@ from engine.errors import LintIssue, NotFoundError
 from engine.models import DefinitionVersion
 from workflows.definitions.diff import DefinitionDiff, diff_definitions
 from workflows.definitions.forms import SchemaProblem, schema_problems
+from workflows.people import audit
 from workflows.people.permissions import DEPLOY_DEFINITION, READ, VALIDATE_DEFINITION, authorize
 from workflows.services import Services
 
@@ -108,7 +109,7 @@ def deploy_definition(
         ConflictError: another deployment of the process raced this one.
     """
     doer = authorize(session, actor, DEPLOY_DEFINITION)
-    return services.definitions.deploy(
+    version, created = services.definitions.deploy(
         session,
         bpmn,
         _forms(services, forms),
@@ -118,6 +119,16 @@ def deploy_definition(
         filename=filename,
         files=files,
     )
+    if created:
+        audit.record(
+            session,
+            "definition_deployed",
+            actor=doer.username,
+            subject=f"{version.process_id} v{version.version}",
+            at=services.runtime.clock(),
+            note=note or None,
+        )
+    return version, created
 
 
 def deploy_bundle(

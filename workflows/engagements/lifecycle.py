@@ -22,6 +22,7 @@ from workflows.engagements.approvals import Decision, approval_steps, decisions_
 from workflows.engagements.options import check_options
 from workflows.engagements.versions import check_version
 from workflows.models import Engagement
+from workflows.people import audit
 from workflows.people.permissions import CANCEL_ENGAGEMENT, CHANGE_TEAM, START_ENGAGEMENT, authorize
 from workflows.people.teams import staff, team_members, team_of
 from workflows.services import Services
@@ -166,6 +167,14 @@ def cancel_engagement(
         raise ValueError("say why the engagement is cancelled")
     engagement = get_engagement(session, engagement_id)
     check_version(session, engagement_id, expected_version)
+    audit.record(
+        session,
+        "engagement_cancelled",
+        actor=doer.username,
+        subject=f"engagement {engagement_id}",
+        at=services.runtime.clock(),
+        reason=reason.strip(),
+    )
     return services.runtime.cancel(
         session, engagement.instance_id, actor=doer.username, reason=reason.strip()
     )
@@ -208,7 +217,20 @@ def change_team(
     )
     if not members:
         raise ValueError("name at least one team member to change")
-    return staff(session, services, engagement, members, actor=doer.username, reason=reason)
+    changes = staff(session, services, engagement, members, actor=doer.username, reason=reason)
+    if changes:
+        audit.record(
+            session,
+            "team_changed",
+            actor=doer.username,
+            subject=f"engagement {engagement_id}",
+            at=services.runtime.clock(),
+            changes={
+                role.replace("_", " "): f"{old or 'nobody'} -> {new}" for role, (old, new) in changes.items()
+            },
+            reason=(reason or "").strip() or None,
+        )
+    return changes
 
 
 def view_engagement(session: Session, services: Services, engagement_id: int) -> EngagementView:

@@ -23,6 +23,7 @@ from workflows.engagements.approvals import check_approval
 from workflows.engagements.lifecycle import get_engagement
 from workflows.engagements.versions import check_version
 from workflows.models import Engagement
+from workflows.people import audit
 from workflows.people.assignment import TEAM_OF_ENGAGEMENT, remember_team
 from workflows.people.task_permissions import (
     OpenTask,
@@ -221,6 +222,17 @@ def complete_task(
         take_over=take_over,
     )
     decision, comment = check_approval(session, task, data, detail.get("on_behalf_of") or actor)
+    if detail.get("on_behalf_of"):
+        audit.record(
+            session,
+            "acted_on_behalf",
+            actor=actor,
+            subject=detail["on_behalf_of"],
+            at=services.runtime.clock(),
+            engagement=engagement_id,
+            step=task.bpmn_id,
+            reason=detail.get("reason"),
+        )
     if decision is not None and comment is not None:
         detail = {**(detail or {}), "comment": comment}  # the decision history shows why
     # what the form submitted stays in the history: the record pages read it there, never from
@@ -307,6 +319,17 @@ def reassign_task(
     """
     task = _locked(session, services, engagement_id, task_ref)
     doer = authorize_reassign(session, task, actor, assignee)
+    audit.record(
+        session,
+        "task_reassigned",
+        actor=doer.username,
+        subject=assignee or task.lane,
+        at=services.runtime.clock(),
+        engagement=engagement_id,
+        step=task.bpmn_id,
+        previous=task.claimed_by or task.assignee,
+        reason=(reason or "").strip() or None,
+    )
     return task_ops.assign(
         session,
         task.instance_id,

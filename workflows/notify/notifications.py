@@ -109,7 +109,12 @@ def _rows_for(recipient: Any, message: str, from_: Any) -> Any:
         ),
         created,
         case(
-            (recipient.c.email.is_not(None), _param("mail_state", String())), else_=literal_column("'none'")
+            # e-mail to those with an address who did not turn it off on My account
+            (
+                and_(recipient.c.email.is_not(None), recipient.c.notify_email.is_(True)),
+                _param("mail_state", String()),
+            ),
+            else_=literal_column("'none'"),
         ),
         literal_column("0"),
         created,

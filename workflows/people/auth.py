@@ -36,7 +36,7 @@ from engine.errors import NotFoundError
 from engine.fastsql import FastStatement
 from workflows.agency import ADMIN
 from workflows.models import ApiToken, LoginSession, User, UserRole
-from workflows.people import throttle
+from workflows.people import audit, throttle
 from workflows.people.permissions import PermissionDenied, acting_user, authorize_administration
 from workflows.people.users import Person, get_user
 from workflows.services import Services
@@ -173,7 +173,9 @@ def change_password(
     now = services.runtime.clock()
     if actor is None:
         authorize_administration(session, None)
-        return set_password(session, username, password, at=now)
+        user = set_password(session, username, password, at=now)
+        audit.record(session, "password_set", actor=None, subject=username, at=now)
+        return user
     doer = acting_user(session, actor)
     if doer.username != username and not doer.has_role(ADMIN):
         raise PermissionDenied(
@@ -185,7 +187,9 @@ def change_password(
             raise PermissionDenied("give your current password to change it")
         if not _verify(user.password_hash, current_password):
             raise PermissionDenied("the current password is wrong")
-    return set_password(session, username, password, at=now, keep_session=keep_session)
+    user = set_password(session, username, password, at=now, keep_session=keep_session)
+    audit.record(session, "password_set", actor=doer.username, subject=username, at=now)
+    return user
 
 
 # -- logging in ----------------------------------------------------------------------------
@@ -242,15 +246,18 @@ def attempt_login(
     throttle.lock(session, name, addr)
     wait = throttle.wait_for(session, name, addr, now=now)
     if wait is not None:
+        audit.record(session, "login_throttled", actor=None, subject=name, at=now, address=addr)
         return LoginOutcome(None, retry_after=wait)
     user = session.scalar(select(User).where(User.username == name))
     if user is None or not user.active or not _verify(user.password_hash, password):
         throttle.record_failure(session, name, addr, now=now)
+        audit.record(session, "login_failed", actor=None, subject=name, at=now, address=addr)
         return LoginOutcome(None)
     throttle.forget(session, name)
     if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     secret = start_session(session, user.id, at=datetime.now(UTC), lifetime=session_lifetime)
+    audit.record(session, "login", actor=user.username, subject=user.username, at=now, address=addr)
     return LoginOutcome(user, session_secret=secret)
 
 
@@ -379,6 +386,8 @@ def issue_token(
     )
     session.add(token)
     session.flush()
+    hint = f"{label} ({token.hint}…)"
+    audit.record(session, "token_issued", actor=actor, subject=username, at=token.created_at, token=hint)
     return IssuedToken(token, secret)
 
 
@@ -413,6 +422,14 @@ def revoke_token(
             raise NotFoundError(f"no API token {token_id}")  # others' tokens are not even listed
     if token.revoked_at is None:
         token.revoked_at = services.runtime.clock()
+        audit.record(
+            session,
+            "token_revoked",
+            actor=actor,
+            subject=token.user.username,
+            at=token.revoked_at,
+            token=f"{token.name} ({token.hint}…)",
+        )
         session.flush()
     return token
 

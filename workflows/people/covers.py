@@ -12,7 +12,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from workflows.models import Cover, User
-from workflows.people.permissions import acting_user, require_operator
+from workflows.people import audit
+from workflows.people.permissions import READ, acting_user, authorize, require_operator
 from workflows.people.users import get_user
 from workflows.services import Services
 
@@ -65,6 +66,15 @@ def add_cover(
     )
     session.add(row)
     session.flush()
+    audit.record(
+        session,
+        "cover_arranged",
+        actor=doer.username,
+        subject=away.username,
+        at=row.created_at,
+        cover=cover.username,
+        dates=f"{starts_on} to {ends_on}",
+    )
     return row
 
 
@@ -87,8 +97,24 @@ def covered_by(session: Session, username: str, day: date) -> set[str]:
     return set(session.scalars(_COVERED, {"username": username, "day": day}))
 
 
-def list_covers(session: Session, *, on: date | None = None) -> list[Cover]:
-    """Cover arrangements (those in force on `on`, if given), soonest first."""
+def upcoming_covers(session: Session, services: Services, *, actor: str) -> list[Cover]:
+    """Cover in force today or later, soonest first (anyone active may read it).
+
+    Raises:
+        PermissionDenied: unknown or inactive actor.
+    """
+    authorize(session, actor, READ)
+    stmt = select(Cover).where(Cover.ends_on >= today(services)).order_by(Cover.starts_on, Cover.id)
+    return list(session.scalars(stmt))
+
+
+def list_covers(session: Session, *, actor: str, on: date | None = None) -> list[Cover]:
+    """Cover arrangements (those in force on `on`, if given), soonest first (any active user).
+
+    Raises:
+        PermissionDenied: unknown or inactive actor.
+    """
+    authorize(session, actor, READ)
     stmt = select(Cover).order_by(Cover.starts_on, Cover.id)
     if on is not None:
         stmt = stmt.where(Cover.starts_on <= on, Cover.ends_on >= on)

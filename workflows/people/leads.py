@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from workflows.agency import OPS_LEAD, ROLES
 from workflows.models import User, UserRole
+from workflows.people import audit
 from workflows.people.permissions import OPERATORS, PermissionDenied, acting_user
 from workflows.people.users import get_user
 
@@ -36,6 +37,8 @@ def set_lead(
     held = next((r for r in user.roles if r.role == role), None)
     if held is None:
         raise ValueError(f"{username} does not hold the role {role}, so cannot lead it")
+    if held.lead != lead:
+        audit.record(session, "lead_changed", actor=doer.username, subject=username, role=role, lead=lead)
     held.lead = lead
     session.flush()
     return user

@@ -7,6 +7,8 @@
 * **manage users** (add them, change roles, activate, set passwords, their tokens): admins;
 * **read reports**: leadership, ops leads and admins;
 * **move running engagements to another version** (dry run and batch): ops leads and admins;
+* **read the audit log**: admins;
+* **see the workload board**: ops leads, resource managers and admins;
 * **reassign, act on behalf**: ops leads and admins (`require_operator`).
 
 Working a task (complete, claim, unclaim, reassign, log effort) follows the rules of
@@ -19,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import EngineError
-from workflows.agency import ACCOUNT_MANAGER, ADMIN, LEADERSHIP, OPS_LEAD
+from workflows.agency import ACCOUNT_MANAGER, ADMIN, LEADERSHIP, OPS_LEAD, RESOURCE_MANAGER
 from workflows.models import User, UserRole
 from workflows.people.users import Known, Person, find_person
 
@@ -57,6 +59,8 @@ CHANGE_TEAM = "change_team"
 MANAGE_USERS = "manage_users"
 READ_REPORTS = "read_reports"
 MIGRATE_ENGAGEMENTS = "migrate_engagements"
+READ_AUDIT = "read_audit"
+VIEW_WORKLOAD = "view_workload"
 
 # action -> (the roles allowed, or None for any active user; what the refusal says)
 RULES: dict[str, tuple[tuple[str, ...] | None, str]] = {
@@ -69,6 +73,8 @@ RULES: dict[str, tuple[tuple[str, ...] | None, str]] = {
     MANAGE_USERS: ((ADMIN,), "manage users"),
     READ_REPORTS: ((LEADERSHIP, OPS_LEAD, ADMIN), "read reports"),
     MIGRATE_ENGAGEMENTS: ((OPS_LEAD, ADMIN), "move running engagements to another version"),
+    READ_AUDIT: ((ADMIN,), "read the audit log"),
+    VIEW_WORKLOAD: ((OPS_LEAD, RESOURCE_MANAGER, ADMIN), "see the workload board"),
 }
 
 
@@ -87,6 +93,17 @@ def authorize(session: Session, actor: str | None, action: str) -> Person:
     return doer
 
 
+def has_admin(session: Session) -> bool:
+    """True once the store has an active admin (user administration then names who acts)."""
+    admin = session.scalar(
+        select(User.username)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == ADMIN, User.active.is_(True))
+        .limit(1)
+    )
+    return admin is not None
+
+
 def authorize_administration(session: Session, actor: str | None) -> Person | None:
     """Check that `actor` may manage users and their tokens (an admin), or that nobody need.
 
@@ -102,13 +119,7 @@ def authorize_administration(session: Session, actor: str | None) -> Person | No
     """
     if actor is not None:
         return authorize(session, actor, MANAGE_USERS)
-    admin = session.scalar(
-        select(User.username)
-        .join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == ADMIN, User.active.is_(True))
-        .limit(1)
-    )
-    if admin is not None:
+    if has_admin(session):
         raise PermissionDenied(
             "say who you are (--as): this store has an admin, and only admins may manage users"
         )

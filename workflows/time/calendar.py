@@ -89,6 +89,20 @@ class BusinessCalendar:
         """True if `day` is a working day (not a weekend, holiday or closure)."""
         return day.weekday() in self.workdays and day not in self._holidays and day not in self.closures
 
+    def closed_days(self, start: date, end: date) -> list[tuple[date, str]]:
+        """Public holidays and office closures on weekdays from `start` to `end` (both included),
+        each with its name ("office closure" for the calendar's own closures)."""
+        days: list[tuple[date, str]] = []
+        day = start
+        while day <= end:
+            if day.weekday() in self.workdays:
+                if day in self.closures:
+                    days.append((day, "office closure"))
+                elif day in self._holidays:
+                    days.append((day, str(self._holidays.get(day))))
+            day += timedelta(days=1)
+        return days
+
     def add(self, start: datetime, sla: Sla) -> datetime:
         """The instant `sla` of business time after `start` (timezone-aware, in UTC)."""
         return self.add_hours(start, sla.business_hours(self.hours_per_day))
