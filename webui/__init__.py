@@ -10,17 +10,23 @@ from flask import Flask
 from workflows.services import Services
 
 from . import (
+    account_pages,
+    audit_pages,
     auth,
     definition_files,
     diagrams,
+    engagement_ops,
     faults,
     formatting,
     inbox_pages,
+    lanes_pages,
     migration_pages,
     pages,
+    people_pages,
     reports_pages,
     services,
     tasks_pages,
+    workload_pages,
 )
 from .api.setup import init_api
 
@@ -62,5 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, with_services: Serv
     app.register_blueprint(reports_pages.bp)
     app.register_blueprint(inbox_pages.bp)
     app.register_blueprint(tasks_pages.bp)
+    for module in (people_pages, account_pages, lanes_pages, engagement_ops, workload_pages, audit_pages):
+        app.register_blueprint(module.bp)  # running the agency: people, cover, operations, audit
     init_api(app)
     return app
