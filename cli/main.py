@@ -20,7 +20,16 @@ from cli import migration as cli_migration
 from cli import notifications as cli_notifications
 from cli import people as cli_people
 from cli import reports as cli_reports
-from cli.support import _e, _services, acting_as, console, err_console, handle_errors, unit_of_work
+from cli.support import (
+    _e,
+    _services,
+    acting_as,
+    console,
+    err_console,
+    handle_errors,
+    store_options,
+    unit_of_work,
+)
 from engine.bundles import read_bundle
 from engine.definitions import read_forms_dir
 from engine.models import DefinitionVersion
@@ -75,7 +84,7 @@ def cli(ctx: click.Context, db_url: str, definitions_dir: str | None) -> None:
 @handle_errors
 def init_db(ctx: click.Context, deploy: bool) -> None:
     """Create the tables (and deploy the standard definitions)."""
-    services = _services(ctx)
+    services = _services(ctx, create=True)
     services.db.create_all()
     with unit_of_work(ctx) as session:  # tasks closed before their durations were stored
         filled = recompute_durations(session, services.calendar)
@@ -114,7 +123,7 @@ def _forms_for(path: Path, forms_dir: str | None) -> dict[str, str]:
 def definitions_validate(ctx: click.Context, path: Path, forms_dir: str | None) -> None:
     """Check a BPMN file of this machine without deploying it (the store is not read)."""
     # a local check of one's own file acts as nobody; validating on the server is for ops leads
-    issues = _services(ctx).definitions.validate(
+    issues = _services(ctx, store=False).definitions.validate(
         path.read_bytes(), _forms_for(path, forms_dir), filename=path.name
     )
     if issues:
@@ -470,7 +479,7 @@ def _serve(ctx: click.Context, host: str, port: int) -> None:
 @click.pass_context
 @handle_errors
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Run the web pages (development server)."""
+    """Run the web pages (development server) on a store made by `baton init-db` (upgraded if older)."""
     _services(ctx).db.create_all()
     console.print(f"Baton is running at http://{host}:{port}/")
     _serve(ctx, host, port)
@@ -484,7 +493,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 @handle_errors
 def demo(ctx: click.Context, host: str, port: int, seed_only: bool) -> None:
     """Create demo engagements across the stages (into an empty store) and run Baton."""
-    services = _services(ctx)
+    services = _services(ctx, create=True)
     services.db.create_all()
     with unit_of_work(ctx) as session:
         created = seed_demo(session, services)
@@ -562,6 +571,7 @@ for _command in (
     cli_compact.compact,
 ):
     cli.add_command(_command)
+store_options(cli)  # `--db` and `--definitions` after any command name too
 
 
 def main() -> None:

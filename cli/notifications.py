@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from rich.table import Table
 
-from cli.support import _e, _services, console, handle_errors, unit_of_work
+from cli.support import _e, _services, acting_as, console, handle_errors, unit_of_work
 from workflows.notify.notifications import LABELS, list_notifications, mark_all_read, mark_read, unread_count
 from workflows.notify.outbox import flush_outbox
 
-ME = os.environ.get("USER")
+# `--user` is the old spelling of `--as`, kept for scripts written before every command took `--as`
+OLD_USER = click.option("--user", default=None, hidden=True)
 
 
 @click.group(invoke_without_command=True)
-@click.option("--user", default=ME, help="Whose notifications (yours: nobody reads another's).")
+@acting_as("Whose notifications (yours: nobody reads another's)")
+@OLD_USER
 @click.option("--all", "include_read", is_flag=True, help="Also those already read.")
 @click.option("--page", default=1, show_default=True, type=click.IntRange(min=1), help="Which page.")
 @click.option(
@@ -23,10 +23,13 @@ ME = os.environ.get("USER")
 )
 @click.pass_context
 @handle_errors
-def notifications(ctx: click.Context, user: str | None, include_read: bool, page: int, per_page: int) -> None:
+def notifications(
+    ctx: click.Context, actor: str | None, user: str | None, include_read: bool, page: int, per_page: int
+) -> None:
     """List your notifications, unread first (with --all, those read too)."""
     if ctx.invoked_subcommand is not None:
         return
+    user = user or actor
     services = _services(ctx)
     with unit_of_work(ctx, write=False) as session:
         rows = list_notifications(
@@ -57,11 +60,15 @@ def notifications(ctx: click.Context, user: str | None, include_read: bool, page
 @notifications.command("read")
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "everything", is_flag=True, help="Mark every unread notification read.")
-@click.option("--user", default=ME, help="Whose (yours).")
+@acting_as("Whose (yours)")
+@OLD_USER
 @click.pass_context
 @handle_errors
-def notifications_read(ctx: click.Context, ids: tuple[int, ...], everything: bool, user: str | None) -> None:
+def notifications_read(
+    ctx: click.Context, ids: tuple[int, ...], everything: bool, actor: str | None, user: str | None
+) -> None:
     """Mark notifications IDS (or --all) read."""
+    user = user or actor
     if not ids and not everything:
         raise click.UsageError("name the notifications to mark read, or give --all")
     services = _services(ctx)

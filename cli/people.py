@@ -8,7 +8,7 @@ from datetime import date, datetime
 import click
 from rich.table import Table
 
-from cli.support import _e, _services, acting_as, console, handle_errors, unit_of_work
+from cli.support import _e, _services, acting_as, console, handle_errors, setup_actor, unit_of_work
 from workflows.agency import ROLES
 from workflows.engagements.effort import effort_totals, log_effort
 from workflows.engagements.lifecycle import change_team
@@ -28,7 +28,6 @@ from workflows.views.inbox import engagement_detail
 ME = os.environ.get("USER")
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 # user administration names who acts, except while a new store has no admin yet
-SETUP_AS = "{} (not needed while the store has no admin yet)."
 
 
 def _day(value: datetime) -> date:
@@ -55,7 +54,7 @@ def users() -> None:
 )
 @click.option("--name", required=True, help="Their display name.")
 @click.option("--email", help="Their e-mail address.")
-@click.option("--as", "actor", help="The admin acting (not needed while the store has no admin yet).")
+@acting_as("The admin acting", setup=True)
 @click.pass_context
 @handle_errors
 def users_add(
@@ -67,6 +66,7 @@ def users_add(
     actor: str | None,
 ) -> None:
     """Add a user with one or more roles."""
+    actor = setup_actor(ctx, actor)
     services = _services(ctx)
     with unit_of_work(ctx) as session:
         user = create_user(session, services, username, actor=actor, name=name, roles=roles, email=email)
@@ -97,11 +97,12 @@ def users_list(ctx: click.Context, role: str | None, actor: str | None) -> None:
 
 @users.command("deactivate")
 @click.argument("username")
-@click.option("--as", "actor", help="The admin acting (not needed while the store has no admin yet).")
+@acting_as("The admin acting", setup=True)
 @click.pass_context
 @handle_errors
 def users_deactivate(ctx: click.Context, username: str, actor: str | None) -> None:
     """Deactivate a user: they can no longer act, get no new task; their tokens are revoked."""
+    actor = setup_actor(ctx, actor)
     services = _services(ctx)
     with unit_of_work(ctx) as session:
         update_user(session, username, actor=actor, active=False, at=services.runtime.clock())
@@ -134,7 +135,7 @@ def users_lead(ctx: click.Context, username: str, role: str, lead: bool, actor: 
     "--current-password",
     help="Your current password, to change your own (prompted, hidden, when not given).",
 )
-@click.option("--as", "actor", help=SETUP_AS.format("Who sets it: the user or an admin"))
+@acting_as("Who sets it: the user or an admin", setup=True)
 @click.pass_context
 @handle_errors
 def users_password(
@@ -144,6 +145,7 @@ def users_password(
 
     Their API tokens are revoked and their open sessions end.
     """
+    actor = setup_actor(ctx, actor)
     services = _services(ctx)
     if current_password is None:  # asked before the write begins: typing holds no lock
         with unit_of_work(ctx, write=False) as session:
@@ -168,11 +170,12 @@ def tokens() -> None:
 @tokens.command("issue")
 @click.argument("username")
 @click.option("--name", required=True, help="What the token is for, e.g. 'ci' or 'crm-sync'.")
-@click.option("--as", "actor", help=SETUP_AS.format("Who asks: the user or an admin"))
+@acting_as("Who asks: the user or an admin", setup=True)
 @click.pass_context
 @handle_errors
 def tokens_issue(ctx: click.Context, username: str, name: str, actor: str | None) -> None:
     """Issue a token acting as USERNAME; its secret is printed once, keep it safe."""
+    actor = setup_actor(ctx, actor)
     services = _services(ctx)
     with unit_of_work(ctx) as session:
         issued = issue_token(session, services, username, name=name, actor=actor)
@@ -183,11 +186,12 @@ def tokens_issue(ctx: click.Context, username: str, name: str, actor: str | None
 
 @tokens.command("list")
 @click.argument("username")
-@click.option("--as", "actor", help=SETUP_AS.format("Who asks: the user or an admin"))
+@acting_as("Who asks: the user or an admin", setup=True)
 @click.pass_context
 @handle_errors
 def tokens_list(ctx: click.Context, username: str, actor: str | None) -> None:
     """List USERNAME's tokens (never their secrets)."""
+    actor = setup_actor(ctx, actor)
     with unit_of_work(ctx, write=False) as session:
         table = Table("id", "name", "starts with", "created", "last used", "revoked")
         for token in list_tokens(session, username, actor=actor):
@@ -204,11 +208,12 @@ def tokens_list(ctx: click.Context, username: str, actor: str | None) -> None:
 
 @tokens.command("revoke")
 @click.argument("token_id", type=int)
-@click.option("--as", "actor", help=SETUP_AS.format("Who revokes it: its owner or an admin"))
+@acting_as("Who revokes it: its owner or an admin", setup=True)
 @click.pass_context
 @handle_errors
 def tokens_revoke(ctx: click.Context, token_id: int, actor: str | None) -> None:
     """Revoke token TOKEN_ID: it stops working at once."""
+    actor = setup_actor(ctx, actor)
     services = _services(ctx)
     with unit_of_work(ctx) as session:
         token = revoke_token(session, services, token_id, actor=actor)
@@ -351,13 +356,14 @@ def cover(
 
 @click.command("covers")
 @click.option("--on", "on", type=DATE, help="Only cover in force on this day (YYYY-MM-DD).")
+@acting_as("Who reads (any user)")
 @click.pass_context
 @handle_errors
-def covers(ctx: click.Context, on: datetime | None) -> None:
+def covers(ctx: click.Context, on: datetime | None, actor: str | None) -> None:
     """List cover arrangements."""
     with unit_of_work(ctx, write=False) as session:
         table = Table("away", "covered by", "from", "to", "note", "arranged by")
-        for row in list_covers(session, on=_day(on) if on else None):
+        for row in list_covers(session, actor=actor or "", on=_day(on) if on else None):
             table.add_row(
                 _e(row.user.username),
                 _e(row.cover.username),
