@@ -26,6 +26,7 @@ from workflows.demo.seed import seed_users
 from workflows.engagements.tasks import claim_task
 from workflows.models import Notification
 from workflows.people.auth import issue_token
+from workflows.people.directory import create_user
 from workflows.services import Services
 
 PASSWORD = "permissions walk"
@@ -190,6 +191,110 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("pages.engagement", "GET"): Case("/engagements/{engagement}", everyone(200, anonymous=302), page=True),
     ("pages.healthz", "GET"): Case("/healthz", everyone(200, anonymous=200), page=True),
+    # running the agency: people (admins), my account (everyone), lanes and cover, operations,
+    # the workload board, the audit log
+    ("people.directory", "GET"): Case(
+        "/people?q=a&role=account_manager", everyone(200, anonymous=302), page=True
+    ),
+    ("people.new_person", "GET"): Case("/people/new", {**only(200, "admin"), "anonymous": 302}, page=True),
+    ("people.add_person", "POST"): Case(
+        "/people/new",
+        {**only(302, "admin"), "anonymous": 302},
+        page=True,
+        form={"username": "{new_user}", "name": "New Comer", "roles": "project_manager"},
+    ),
+    ("people.edit", "GET"): Case("/people/rita", {**only(200, "admin"), "anonymous": 302}, page=True),
+    ("people.save", "POST"): Case(
+        "/people/rita",
+        {**only(302, "admin"), "anonymous": 302},
+        page=True,
+        form={"name": "Rita Okafor", "roles": "resource_manager", "weekly_capacity_hours": "35"},
+    ),
+    ("people.activation", "POST"): Case(
+        "/people/{person}/activation",
+        {**only(302, "admin"), "anonymous": 302},
+        page=True,
+        fresh="person",
+        form={"active": "0"},
+    ),
+    ("people.reset_password", "POST"): Case(
+        "/people/{person}/password",
+        {**only(302, "admin"), "anonymous": 302},
+        page=True,
+        fresh="person",
+        form={"password": "a new password", "confirm": "a new password"},
+    ),
+    ("people.revoke", "POST"): Case(
+        "/people/pete/tokens/{token}/revoke",
+        {**only(302, "admin", "project_manager", others=404), "anonymous": 302},
+        page=True,
+        fresh="token",
+    ),
+    ("account.account", "GET"): Case("/account", everyone(200, anonymous=302), page=True),
+    # a new password would end the walk's sessions: the two differ, and every caller is told so
+    ("account.password", "POST"): Case(
+        "/account/password",
+        everyone(422, anonymous=302),
+        page=True,
+        form={"current": "{password}", "password": "a new password", "confirm": "another one"},
+    ),
+    ("account.preferences", "POST"): Case(
+        "/account/preferences", everyone(302, anonymous=302), page=True, form={"notify_in_app": "on"}
+    ),
+    ("account.issue", "POST"): Case(
+        "/account/tokens", everyone(200, anonymous=302), page=True, form={"name": "walk"}
+    ),
+    ("account.revoke", "POST"): Case(
+        "/account/tokens/{token}/revoke",
+        {**only(302, "admin", "project_manager", others=404), "anonymous": 302},
+        page=True,
+        fresh="token",
+    ),
+    ("lanes.lanes", "GET"): Case("/lanes", everyone(200, anonymous=302), page=True),
+    ("lanes.leads", "POST"): Case(
+        "/lanes/leads",
+        {**only(302, "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        form={"username": "ana", "role": "account_manager", "lead": "0"},
+    ),
+    ("lanes.cover", "POST"): Case(
+        "/lanes/cover",
+        everyone(302, anonymous=302),
+        page=True,
+        form={"by": "priya", "from": "2026-12-21", "to": "2026-12-22"},
+    ),
+    ("engagement_ops.team", "POST"): Case(
+        "/engagements/{engagement}/team",
+        {**only(302, "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+        form={"account_manager": "alex", "reason": "ana is on leave"},
+    ),
+    ("engagement_ops.reassign", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/reassign",
+        {**only(302, "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+        form={"assignee": "alex", "reason": "ana is on leave"},
+    ),
+    ("engagement_ops.release", "POST"): Case(
+        "/engagements/{engagement}/tasks/pitch_prepare/release",
+        {**only(302, "account_manager", "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        fresh="claimed",
+    ),
+    ("engagement_ops.cancel", "POST"): Case(
+        "/engagements/{engagement}/cancel",
+        {**only(302, "ops_lead", "admin"), "anonymous": 302},
+        page=True,
+        fresh="engagement",
+        form={"reason": "client paused"},
+    ),
+    ("workload.board", "GET"): Case(
+        "/workload", {**only(200, "ops_lead", "resource_manager", "admin"), "anonymous": 302}, page=True
+    ),
+    ("audit.log", "GET"): Case("/audit?action=login", {**only(200, "admin"), "anonymous": 302}, page=True),
+    ("audit.export", "GET"): Case("/audit.csv", {**only(200, "admin"), "anonymous": 302}, page=True),
     ("static", "GET"): Case("/static/baton.css", everyone(200, anonymous=200), page=True),
     ("auth.login", "GET"): Case("/login", everyone(302, anonymous=200), page=True),
     ("auth.login", "POST"): Case(
@@ -361,6 +466,11 @@ class Walk:
                     .where(Notification.engagement_id == fresh)
                     .order_by(Notification.id)
                 ).first()
+        if case.fresh == "person":  # someone to deactivate or give a password, not one of the walkers
+            with self.services.db.unit_of_work() as session:
+                values["person"] = create_user(
+                    session, self.services, values["new_user"], actor="adam", name="Walk", roles=["leadership"]
+                ).username
         if case.fresh == "token":
             with self.services.db.unit_of_work() as session:
                 token = issue_token(session, self.services, "pete", name="to revoke", actor="pete")

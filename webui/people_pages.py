@@ -96,6 +96,7 @@ def _person_page(
 ) -> tuple[str, int]:
     me = current_user().username
     with work() as (session, _svc):
+        authorize_administration(session, me)  # the page edits: admins only (as `update_user` rules)
         user = person(session, username, actor=me)
         tokens = list_tokens(session, username, actor=me)  # admins (or the person): else refused
         html = render_template(
