@@ -469,7 +469,7 @@ class Walk:
         if case.fresh == "person":  # someone to deactivate or give a password, not one of the walkers
             with self.services.db.unit_of_work() as session:
                 values["person"] = create_user(
-                    session, self.services, values["new_user"], actor="adam", name="Walk", roles=["leadership"]
+                    session, self.services, values["new_user"], actor="adam", name="W", roles=["leadership"]
                 ).username
         if case.fresh == "token":
             with self.services.db.unit_of_work() as session:
