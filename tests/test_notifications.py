@@ -41,6 +41,7 @@ from workflows.notify.outbox import MAX_ATTEMPTS, flush_outbox, retry_delay
 from workflows.people.covers import add_cover
 from workflows.people.leads import lane_leads, set_lead
 from workflows.people.permissions import PermissionDenied
+from workflows.people.profile import update_my_account
 from workflows.people.users import add_user
 from workflows.services import Services
 
@@ -529,3 +530,12 @@ def test_notifications_from_the_command_line(database_url: str) -> None:
     result = baton("notifications", "read", "--user", "ana")
     assert result.exit_code == 2 and "give --all" in err(result)
     assert "no SMTP server configured" in ok(baton("notifications", "flush"))
+
+
+def test_someone_who_turned_e_mail_off_on_my_account_hears_in_the_app_only(mailed: Services) -> None:
+    with mailed.db.unit_of_work() as session:
+        update_my_account(session, actor="ana", notify_email=False)
+    start(mailed)
+    [note] = notes_of(mailed, "ana")
+    assert note.email_state == "none"  # kept in the app, never put in the outbox
+    assert flush_outbox(mailed) == 0
