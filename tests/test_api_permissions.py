@@ -191,6 +191,10 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("pages.engagement", "GET"): Case("/engagements/{engagement}", everyone(200, anonymous=302), page=True),
     ("pages.healthz", "GET"): Case("/healthz", everyone(200, anonymous=200), page=True),
+    # opening files in the editor with none chosen: a 400 for anyone logged in (nothing is read)
+    ("definition_files.open_definition_files", "POST"): Case(
+        "/definitions/open", everyone(400, anonymous=302), page=True
+    ),
     # running the agency: people (admins), my account (everyone), lanes and cover, operations,
     # the workload board, the audit log
     ("people.directory", "GET"): Case(
@@ -396,9 +400,7 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("reports_pages.statement_page", "GET"): Case("/reports/servicing/statement", readers(200), page=True),
     # nothing chosen: readers are told to choose (422), the others are refused
-    ("reports_pages.statement_pdf", "GET"): Case(
-        "/reports/servicing/statement.pdf", readers(422), page=True
-    ),
+    ("reports_pages.statement_pdf", "GET"): Case("/reports/servicing/statement.pdf", readers(422), page=True),
     # reports: leadership, ops leads and admins
     ("reports.index", "GET"): Case(API + "/reports", everyone(200)),
     ("reports.report", "GET"): Case(API + "/reports/time", only(200, "leadership", "ops_lead", "admin")),
