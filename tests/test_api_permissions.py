@@ -191,10 +191,6 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("pages.engagement", "GET"): Case("/engagements/{engagement}", everyone(200, anonymous=302), page=True),
     ("pages.healthz", "GET"): Case("/healthz", everyone(200, anonymous=200), page=True),
-    # opening files in the editor with none chosen: a 400 for anyone logged in (nothing is read)
-    ("definition_files.open_definition_files", "POST"): Case(
-        "/definitions/open", everyone(400, anonymous=302), page=True
-    ),
     # running the agency: people (admins), my account (everyone), lanes and cover, operations,
     # the workload board, the audit log
     ("people.directory", "GET"): Case(
