@@ -4,14 +4,15 @@ own API tokens (a new token's secret is shown once, on the page that issued it).
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from workflows.people.auth import change_password, issue_token, list_tokens, revoke_token, session_stamp
+from workflows.people.auth import change_password, issue_token, list_tokens, revoke_token
 from workflows.people.directory import whoami
+from workflows.people.permissions import PermissionDenied
 from workflows.people.profile import time_zones, update_my_account
 
-from .auth import current_user
+from .auth import current_user, session_secret
 from .request_work import work
 
 bp = Blueprint("account", __name__)
@@ -41,12 +42,18 @@ def password() -> Response | tuple[str, int]:
     if new != request.form.get("confirm", ""):
         return _page(error="the two new passwords differ", status=422)
     try:
-        with work(write=True) as (db, _svc):
-            user = change_password(db, current_user().username, new, actor=current_user().username)
-            stamp = session_stamp(user)
-    except ValueError as exc:
+        with work(write=True) as (db, svc):
+            change_password(
+                db,
+                svc,
+                current_user().username,
+                new,
+                actor=current_user().username,
+                current_password=request.form.get("current") or None,
+                keep_session=session_secret(),  # other sessions and the tokens end; this one stays
+            )
+    except (ValueError, PermissionDenied) as exc:
         return _page(error=str(exc), status=422)
-    session["stamp"] = stamp  # the change ends other sessions; this one carries the new stamp
     flash("Your password is changed.", "ok")
     return redirect(url_for("account.account"))
 

@@ -145,8 +145,10 @@ def activation(username: str) -> Response | tuple[str, int]:
     """Deactivate (they can no longer log in or use their tokens) or reactivate a person."""
     active = request.form.get("active") == "1"
     try:
-        with work(write=True) as (session, _svc):
-            update_user(session, username, actor=current_user().username, active=active)
+        with work(write=True) as (session, svc):
+            update_user(
+                session, username, actor=current_user().username, active=active, at=svc.runtime.clock()
+            )
     except ValueError as exc:
         return _person_page(username, str(exc), 422)
     flash(f"{username} is {'active again' if active else 'deactivated'}.", "ok")
@@ -160,8 +162,8 @@ def reset_password(username: str) -> Response | tuple[str, int]:
     if password != request.form.get("confirm", ""):
         return _person_page(username, "the two passwords differ", 422)
     try:
-        with work(write=True) as (session, _svc):
-            change_password(session, username, password, actor=current_user().username)
+        with work(write=True) as (session, svc):
+            change_password(session, svc, username, password, actor=current_user().username)
     except ValueError as exc:
         return _person_page(username, str(exc), 422)
     flash(f"{username} has a new password; their sessions have ended.", "ok")
