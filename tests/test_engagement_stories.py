@@ -173,7 +173,8 @@ def test_a_step_writes_only_what_changed_and_the_live_tree_stays_the_size_of_its
     assert max(written) < 40, written
     assert stored[-1] == 0  # ended: the runtime went in the last step's transaction
     rounds = stored[10:-6]  # production and QC, 30 times over
-    assert max(stored) < 20 and max(rounds) <= min(rounds) + 1, stored
+    # flat: production (with its check-in timer) and QC alternate, whatever the rounds behind
+    assert max(stored) < 20 and max(rounds) <= min(rounds) + 3, stored
     with deployed.db.unit_of_work(write=False) as session:
         completed = session.scalar(
             select(func.count()).select_from(Event).where(
