@@ -10,6 +10,7 @@ import click
 from rich.progress import Progress
 from rich.table import Table
 
+from cli.export import export
 from cli.support import _e, _services, acting_as, console, handle_errors, unit_of_work
 from workflows.reports.budget import BUDGET_DIMENSIONS, GROWTH_DIMENSIONS
 from workflows.reports.costs import COST_DIMENSIONS
@@ -117,4 +118,4 @@ def durations(ctx: click.Context, everything: bool) -> None:
     console.print(f"business-hour durations worked out for {updated:,} task(s)")
 
 
-COMMANDS = [report, durations]
+COMMANDS = [report, durations, export]

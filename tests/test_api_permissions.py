@@ -403,6 +403,12 @@ CASES: dict[tuple[str, str], Case] = {
     ("reports.heatmap_report", "GET"): Case(
         API + "/reports/heatmap?process=fast_track&version=all", only(200, "leadership", "ops_lead", "admin")
     ),
+    ("reports.export_xes", "GET"): Case(
+        API + "/reports/export.xes", only(200, "leadership", "ops_lead", "admin")
+    ),
+    ("reports.export_ocel", "GET"): Case(
+        API + "/reports/export.ocel.json", only(200, "leadership", "ops_lead", "admin")
+    ),
     ("reports.compare", "GET"): Case(API + "/reports/compare", only(200, "leadership", "ops_lead", "admin")),
     # pete's token: he and an admin may revoke it; to anyone else it does not exist
     ("users.drop_token", "DELETE"): Case(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
 from workflows.reports.compare import VersionComparison, compare_versions
+from workflows.reports.eventlog import MEDIA_TYPES, export_event_log
 from workflows.reports.filters import UnknownFilterError
 from workflows.reports.heatmap import MEASURES, Heatmap, heatmap
 from workflows.reports.process import ReportFilter
@@ -389,3 +390,57 @@ def compare(**query: Any) -> Any:
     if wants_csv(query):
         return rows_csv(result.rows, f"compare-{result.process_id}-v{result.a}-v{result.b}")
     return comparison_body(result)
+
+
+# -- the event log for process-mining tools --------------------------------------------------------
+
+
+class ExportQuery(Schema):
+    """Which engagements' events and which period (events at) an export covers."""
+
+    start = fields.Date(data_key="from", metadata={"description": "first day covered (UTC, included)"})
+    end = fields.Date(data_key="to", metadata={"description": "day the period ends (UTC, excluded)"})
+    client = text(max_length=200, metadata={"description": "only this client's engagements (any case)"})
+    definition = text(max_length=200, metadata={"description": "only engagements of this process id"})
+    version_id = fields.Integer(
+        validate=validate.Range(0, INT_MAX),
+        metadata={"description": "only engagements on this deployed definition version (its id)"},
+    )
+
+
+def _export(fmt: str, query: dict[str, Any], filename: str) -> Response:
+    try:
+        with work() as (_session, services):
+            chunks = export_event_log(services, fmt, report_filter(query), actor=actor())
+    except UnknownFilterError as exc:
+        return unknown_filter(exc)
+    return Response(
+        chunks,  # a generator: the body is streamed as the rows are read
+        mimetype=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+STREAMED = {"schema": {"type": "string", "format": "binary"}}
+
+
+@blp.get("/export.xes")
+@blp.arguments(ExportQuery, location="query", as_kwargs=True)
+@blp.doc(responses={"200": {"description": "the event log", "content": {"application/xml": STREAMED}}})
+@problems(blp, 403, 422)
+def export_xes(**query: Any) -> Any:
+    """The event log as XES (IEEE 1849-2016), streamed (leadership, ops leads, admins): a trace per
+    engagement, an event per step event with its lifecycle transition, resource and timestamp.
+    """
+    return _export("xes", query, "baton-events.xes")
+
+
+@blp.get("/export.ocel.json")
+@blp.arguments(ExportQuery, location="query", as_kwargs=True)
+@blp.doc(responses={"200": {"description": "the event log", "content": {"application/json": STREAMED}}})
+@problems(blp, 403, 422)
+def export_ocel(**query: Any) -> Any:
+    """The event log as OCEL 2.0 JSON, streamed (leadership, ops leads, admins): engagements and
+    clients as objects, each step event linked to its engagement and client.
+    """
+    return _export("ocel", query, "baton-events.ocel.json")
