@@ -106,7 +106,7 @@ def test_a_period_narrows_the_report(app: Flask, deployed: Services) -> None:
 
 def test_the_report_list_names_every_report_and_its_groupings(app: Flask, deployed: Services) -> None:
     items = {i["name"]: i for i in caller(app, deployed, "pete").get("/api/v1/reports").get_json()["items"]}
-    assert len(items) == 11  # the nine, the servicing statement and the variants
+    assert len(items) == 12  # the nine, the servicing statement, variants and forecast accuracy
     assert items["servicing"]["dimensions"] == ["engagement", "client"]
     assert items["cost"]["dimensions"][0] == "lane"
     assert items["rework"]["dimensions"] == []

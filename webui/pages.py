@@ -21,6 +21,7 @@ from workflows.engagements.migration import migration_history
 from workflows.engagements.options import option_names
 from workflows.people.directory import directory
 from workflows.people.permissions import RULES, START_ENGAGEMENT
+from workflows.reports.forecast import forecast_engagement, forecast_engagements
 from workflows.views.board import engagement_board
 from workflows.views.lists import list_engagements, list_open_tasks
 from workflows.views.record import by_step, history_rounds
@@ -48,11 +49,14 @@ def index() -> str:
 @bp.get("/engagements")
 def engagements() -> str:
     """Every engagement with stage, AM, PM, SLA health and budget burn."""
-    with work() as (session, _svc):
+    with work() as (session, svc):
         rows = engagement_board(session, actor=current_user().username)
+        running = [r.engagement.id for r in rows if r.instance.status == "running"]
+        forecasts = forecast_engagements(session, svc, running)
     return render_template(
         "engagements.html",
         rows=rows,
+        forecasts=forecasts,
         stage_labels=STAGE_LABELS,
         am=ACCOUNT_MANAGER,
         pm=PROJECT_MANAGER,
@@ -129,6 +133,7 @@ def engagement(engagement_id: int) -> str:
         timeline = engagement_timeline(session, svc, engagement_id)
         record = by_step(history_rounds(session, svc, engagement_id, actor=current_user().username))
         migrations = migration_history(session, view.instance.id)
+        forecast = forecast_engagement(session, svc, engagement_id)
     lanes: dict[str, float] = {}
     for total in effort:
         lanes[total.lane or "no lane"] = lanes.get(total.lane or "no lane", 0.0) + total.hours
@@ -145,6 +150,7 @@ def engagement(engagement_id: int) -> str:
         record=record,
         forms=view.definition.forms or {},
         migrations=migrations,
+        forecast=forecast,
     )
 
 
