@@ -173,8 +173,8 @@ def test_effort_is_logged_by_people_who_may_work_the_task(
     problem_of(caller(app, deployed, "pete").post(url, json={"hours": 1}), 403)
     too_much = problem_of(ana.post(url, json={"hours": 25}), 422)
     assert too_much["errors"][0]["pointer"] == "/hours"
-    future = problem_of(ana.post(url, json={"hours": 1, "worked_on": "2027-01-01"}), 400)
-    assert "not come yet" in future["detail"]
+    future = problem_of(ana.post(url, json={"hours": 1, "worked_on": "2027-01-01"}), 422)
+    assert "not come yet" in future["errors"][0]["detail"]
 
 
 def test_unknown_engagements_and_tasks_are_404(ana: Caller, deployed: Services) -> None:
