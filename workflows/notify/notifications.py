@@ -348,6 +348,9 @@ def list_notifications(
 ) -> list[Notification]:
     """A user's own notifications: unread ones first, newest first within each.
 
+    None for a user who turned in-app notifications off on My account (they are still
+    written, for e-mail).
+
     Args:
         session: the unit of work.
         services: Baton's services.
@@ -365,7 +368,9 @@ def list_notifications(
         raise ValueError("a page holds 1 to 200 notifications, from an offset of 0 or more")
     stmt = (
         select(Notification)
-        .where(Notification.user_id == person.id)
+        .join(User, User.id == Notification.user_id)
+        # in-app turned off on My account: none listed (they still exist for e-mail)
+        .where(Notification.user_id == person.id, User.notify_in_app.is_(True))
         .order_by(Notification.read_at.is_not(None), Notification.id.desc())
         .limit(limit)
         .offset(offset)
@@ -376,9 +381,21 @@ def list_notifications(
 
 
 def unread_count(session: Session, *, user: str) -> int:
-    """How many of the user's notifications are unread (raises PermissionDenied for strangers)."""
+    """How many of the user's notifications are unread (raises PermissionDenied for strangers).
+
+    0 for a user who turned in-app notifications off on My account.
+    """
     person = acting_user(session, user)
-    stmt = select(func.count()).where(Notification.user_id == person.id, Notification.read_at.is_(None))
+    stmt = (
+        select(func.count())
+        .select_from(Notification)
+        .join(User, User.id == Notification.user_id)
+        .where(
+            Notification.user_id == person.id,
+            Notification.read_at.is_(None),
+            User.notify_in_app.is_(True),
+        )
+    )
     return int(session.scalar(stmt) or 0)
 
 
