@@ -140,6 +140,13 @@ def test_every_form_file_is_used_and_is_a_valid_schema():
         for pid in BPMN_FILES
         for ts in user_task_specs(pid)
     }
+    # a start event names the schema of the options a starter may set
+    used |= {
+        ts.extensions["properties"]["optionsJsonSchemaFilename"]
+        for pid in BPMN_FILES
+        for ts in spec(pid).task_specs.values()
+        if "optionsJsonSchemaFilename" in getattr(ts, "extensions", {}).get("properties", {})
+    }
     on_disk = {p.name for p in FORMS.glob("*.schema.json")}
     assert used == on_disk
     for name in on_disk:

@@ -80,7 +80,8 @@
       var badge = document.createElement(step.task_id && base ? "a" : "div");
       if (badge.tagName === "A") {
         badge.href = base.dataset.taskBase + encodeURIComponent(step.task_id);
-        badge.setAttribute("aria-label", "Open the task " + step.title);
+        // a title, not an aria-label: the accessible name must keep the badge's visible text
+        badge.title = "Open the task " + step.title;
       }
       badge.className = "bt-badge" + (late ? " bt-badge-" + late.replace(" ", "-") : "");
       badge.textContent = (step.holder || "lane") + (late ? " · " + late : "");
