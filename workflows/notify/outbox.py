@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
 
 from workflows.models import Engagement, Notification, User
 from workflows.notify.mail import Letter, Outcome, send_all
@@ -105,16 +106,7 @@ def _claim(services: Services, batch: int) -> list[_Claimed]:
             .order_by(Notification.email_next_at, Notification.id)
             .limit(batch)
         )
-        if not services.db.is_sqlite:  # SQLite writers queue anyway
-            stmt = stmt.with_for_update(skip_locked=True, of=Notification)
-        rows = session.execute(stmt).all()
-        if rows:
-            session.execute(
-                update(Notification)
-                .where(Notification.id.in_([r.id for r in rows]))
-                .values(email_state="sending", email_next_at=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
+        rows = _lease(session, services, stmt, now)
     claimed = []
     for r in rows:
         letter = None
@@ -171,16 +163,7 @@ def _claim_digests(services: Services, batch: int) -> list[_Claimed]:
             .where(*due, Notification.user_id.in_(readers))
             .order_by(Notification.user_id, Notification.created_at, Notification.id)
         )
-        if not services.db.is_sqlite:  # SQLite writers queue anyway
-            stmt = stmt.with_for_update(skip_locked=True, of=Notification)
-        rows = session.execute(stmt).all()
-        if rows:
-            session.execute(
-                update(Notification)
-                .where(Notification.id.in_([r.id for r in rows]))
-                .values(email_state="sending", email_next_at=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
+        rows = _lease(session, services, stmt, now)
     by_reader: dict[int, list[Any]] = {}
     for r in rows:
         by_reader.setdefault(r.user_id, []).append(r)
@@ -244,3 +227,19 @@ def _record(services: Services, results: list[tuple[_Claimed, Outcome | None]]) 
         changes += [{**change, "b_id": one} for one in claimed.ids]  # a digest's, all alike
     with services.db.unit_of_work() as session:
         session.connection().execute(_RECORD, changes)
+
+
+def _lease(session: Session, services: Services, stmt: Any, now: datetime) -> list[Any]:
+    """Read the notifications `stmt` selects and mark them ``sending`` for one lease, so no
+    other sender takes them meanwhile (rows another sender holds are skipped on PostgreSQL)."""
+    if not services.db.is_sqlite:  # SQLite writers queue anyway
+        stmt = stmt.with_for_update(skip_locked=True, of=Notification)
+    rows = list(session.execute(stmt).all())
+    if rows:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([r.id for r in rows]))
+            .values(email_state="sending", email_next_at=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
+    return rows
